@@ -1,0 +1,121 @@
+"""Configuration: defaults, overridden by a TOML file (REVIEWLAKE_CONFIG), then by environment variables.
+
+Read nowhere else: stages receive a `Config` through their `StageContext`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from reviewlake.errors import UserError
+
+
+@dataclass(frozen=True)
+class CleanRules:
+    """Validation bounds applied by the clean stage."""
+
+    min_review_year: int = 1995
+    max_text_chars: int = 20_000
+    max_title_chars: int = 1_000
+    # Reviews stamped slightly ahead of the run date are clock skew, not fraud.
+    future_tolerance_days: int = 1
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    """How the one Spark session is built (see reviewlake.spark)."""
+
+    master: str = "local[*]"
+    driver_memory: str = "4g"
+    shuffle_partitions: int = 8
+    ui_enabled: bool = False
+    conf: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a run needs to know that is not an input path."""
+
+    lake: Path = Path("lake")
+    cache_dir: Path = Path.home() / ".cache" / "reviewlake"
+    spark: SparkSettings = field(default_factory=SparkSettings)
+    clean: CleanRules = field(default_factory=CleanRules)
+    pii_salt: str | None = None
+
+    def with_lake(self, lake: str | Path | None) -> Config:
+        """Same config, another lake root (CLI --lake wins over everything)."""
+        return self if lake is None else replace(self, lake=Path(lake))
+
+    def resolved_pii_salt(self) -> str:
+        """The salt for user-id pseudonymisation: configured, else one generated per lake and kept there.
+
+        Kept under <lake>/ops/_secrets so re-runs map a user to the same pseudonym; never printed.
+        """
+        if self.pii_salt:
+            return self.pii_salt
+        salt_file = self.lake / "ops" / "_secrets" / "pii_salt"
+        if not salt_file.exists():
+            salt_file.parent.mkdir(parents=True, exist_ok=True)
+            salt_file.write_text(secrets.token_hex(16))
+            salt_file.chmod(0o600)
+        return salt_file.read_text().strip()
+
+
+def _section(cls: type, values: dict[str, Any], where: str) -> Any:
+    known = {f.name for f in fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise UserError(f"{where}: unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
+    return cls(**values)
+
+
+def load_config(path: str | Path | None = None, env: dict[str, str] | None = None) -> Config:
+    """Build the config: defaults < TOML file (`path` or $REVIEWLAKE_CONFIG) < environment."""
+    env = dict(os.environ if env is None else env)
+    path = path or env.get("REVIEWLAKE_CONFIG")
+    data: dict[str, Any] = {}
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise UserError(f"config file not found: {path}") from None
+        except tomllib.TOMLDecodeError as err:
+            raise UserError(f"config file {path} is not valid TOML: {err}") from None
+
+    spark_values = dict(data.pop("spark", {}))
+    spark_values["conf"] = {str(k): str(v) for k, v in spark_values.get("conf", {}).items()}
+    if "REVIEWLAKE_SPARK_MASTER" in env:
+        spark_values["master"] = env["REVIEWLAKE_SPARK_MASTER"]
+    if "REVIEWLAKE_SPARK_DRIVER_MEMORY" in env:
+        spark_values["driver_memory"] = env["REVIEWLAKE_SPARK_DRIVER_MEMORY"]
+    if env.get("REVIEWLAKE_SPARK_UI", "").lower() in {"1", "true", "yes"}:
+        spark_values["ui_enabled"] = True
+    for pair in filter(None, env.get("REVIEWLAKE_SPARK_CONF", "").split(",")):
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise UserError(f"REVIEWLAKE_SPARK_CONF entries must be key=value, got {pair!r}")
+        spark_values["conf"][key.strip()] = value.strip()
+
+    clean_values = dict(data.pop("clean", {}))
+    top: dict[str, Any] = {k: data.pop(k) for k in ("lake", "cache_dir", "pii_salt") if k in data}
+    if data:
+        raise UserError(f"config: unknown section(s) {sorted(data)}")
+    if "REVIEWLAKE_LAKE" in env:
+        top["lake"] = env["REVIEWLAKE_LAKE"]
+    if "REVIEWLAKE_CACHE" in env:
+        top["cache_dir"] = env["REVIEWLAKE_CACHE"]
+    if "REVIEWLAKE_PII_SALT" in env:
+        top["pii_salt"] = env["REVIEWLAKE_PII_SALT"]
+    for key in ("lake", "cache_dir"):
+        if key in top:
+            top[key] = Path(top[key]).expanduser()
+    return Config(
+        spark=_section(SparkSettings, spark_values, "[spark]"),
+        clean=_section(CleanRules, clean_values, "[clean]"),
+        **top,
+    )

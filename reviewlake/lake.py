@@ -1,0 +1,139 @@
+"""Delta I/O through delta-spark: the one interface stages use to read and write lake tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from reviewlake.tables import TableSpec, table_spec
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What one write did to a table."""
+
+    table: str
+    version: int
+    inserted: int
+    updated: int
+
+
+class Lake:
+    """Delta tables of the registry under one root directory."""
+
+    def __init__(self, spark: SparkSession, root: Path) -> None:
+        self.spark = spark
+        self.root = Path(root).resolve()
+
+    def path(self, name: str) -> str:
+        return str(table_spec(name).path(self.root))
+
+    def exists(self, name: str) -> bool:
+        return DeltaTable.isDeltaTable(self.spark, self.path(name))
+
+    def ensure(self, name: str) -> DeltaTable:
+        """Create the table (schema, partitioning, properties from the registry) if it is missing."""
+        spec = table_spec(name)
+        if not self.exists(name):
+            builder = (
+                DeltaTable.createIfNotExists(self.spark)
+                .location(self.path(name))
+                .addColumns(spec.schema)
+                .comment(spec.description)
+            )
+            if spec.partition_by:
+                builder = builder.partitionedBy(*spec.partition_by)
+            for key, value in spec.properties.items():
+                builder = builder.property(key, value)
+            builder.execute()
+        return DeltaTable.forPath(self.spark, self.path(name))
+
+    def read(self, name: str, version: int | None = None) -> DataFrame:
+        """The table as of `version` (latest when None); an empty frame of the right schema if missing."""
+        if not self.exists(name):
+            spec = table_spec(name)
+            return self.spark.createDataFrame([], spec.schema)
+        reader = self.spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        return reader.load(self.path(name))
+
+    def read_changes(self, name: str, after_version: int | None) -> DataFrame:
+        """Rows inserted or updated after `after_version` (change data feed); the whole table when None."""
+        if after_version is None or not self.exists(name):
+            return self.read(name)
+        if self.version(name) <= after_version:
+            return self.read(name).limit(0)
+        changes = (
+            self.spark.read.format("delta")
+            .option("readChangeFeed", "true")
+            .option("startingVersion", after_version + 1)
+            .load(self.path(name))
+            .where(F.col("_change_type").isin("insert", "update_postimage"))
+        )
+        return changes.drop("_change_type", "_commit_version", "_commit_timestamp")
+
+    def version(self, name: str) -> int | None:
+        """Latest version, or None if the table does not exist yet."""
+        if not self.exists(name):
+            return None
+        return DeltaTable.forPath(self.spark, self.path(name)).history(1).first()["version"]
+
+    def history(self, name: str, limit: int | None = None) -> DataFrame:
+        """Delta history (version, timestamp, operation, metrics), newest first."""
+        table = DeltaTable.forPath(self.spark, self.path(name))
+        return table.history(limit) if limit else table.history()
+
+    def merge(self, name: str, updates: DataFrame, update_existing: bool = True) -> WriteResult:
+        """MERGE `updates` into the table on its registry key.
+
+        update_existing=False gives an idempotent append: rows whose key already exists are left alone, so
+        replaying a batch after a crash adds nothing twice.
+        """
+        spec = table_spec(name)
+        target = self.ensure(name)
+        updates = _conform(updates, spec)
+        condition = " AND ".join(f"t.`{k}` = u.`{k}`" for k in spec.keys)
+        merge = target.alias("t").merge(updates.alias("u"), condition)
+        if update_existing:
+            merge = merge.whenMatchedUpdateAll()
+        merge.whenNotMatchedInsertAll().execute()
+        return self._last_write(name)
+
+    def append(self, name: str, rows: DataFrame) -> WriteResult:
+        """Plain append (for tables whose rows are unique by construction, such as the run ledger)."""
+        spec = table_spec(name)
+        self.ensure(name)
+        _conform(rows, spec).write.format("delta").mode("append").save(self.path(name))
+        return self._last_write(name)
+
+    def overwrite(self, name: str, rows: DataFrame) -> WriteResult:
+        """Replace the table's content in one new version (history and time travel keep the old one)."""
+        spec = table_spec(name)
+        self.ensure(name)
+        _conform(rows, spec).write.format("delta").mode("overwrite").save(self.path(name))
+        return self._last_write(name)
+
+    def _last_write(self, name: str) -> WriteResult:
+        last = DeltaTable.forPath(self.spark, self.path(name)).history(1).first()
+        metrics = last["operationMetrics"] or {}
+        inserted = int(metrics.get("numTargetRowsInserted", metrics.get("numOutputRows", 0)))
+        updated = int(metrics.get("numTargetRowsUpdated", 0))
+        return WriteResult(name, last["version"], inserted, updated)
+
+
+def _conform(rows: DataFrame, spec: TableSpec) -> DataFrame:
+    """Select the registry's columns in order, cast to its types; extra columns are an error, not dropped."""
+    extra = set(rows.columns) - set(spec.schema.fieldNames())
+    if extra:
+        raise ValueError(f"{spec.name}: columns not in the registry schema: {sorted(extra)}")
+    return rows.select(
+        *(
+            (F.col(f.name) if f.name in rows.columns else F.lit(None)).cast(f.dataType).alias(f.name)
+            for f in spec.schema.fields
+        )
+    )

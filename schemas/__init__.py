@@ -1,0 +1,1 @@
+"""StructTypes of every lake table (tables.py) and the mappings of supported input formats (inputs.py)."""
