@@ -12,6 +12,9 @@ from pyspark.sql import functions as F
 from reviewlake.tables import TableSpec, table_spec
 
 
+MERGE_MODES = ("upsert", "insert_only", "fill_nulls")
+
+
 @dataclass(frozen=True)
 class WriteResult:
     """What one write did to a table."""
@@ -88,19 +91,28 @@ class Lake:
         table = DeltaTable.forPath(self.spark, self.path(name))
         return table.history(limit) if limit else table.history()
 
-    def merge(self, name: str, updates: DataFrame, update_existing: bool = True) -> WriteResult:
+    def merge(self, name: str, updates: DataFrame, mode: str = "upsert") -> WriteResult:
         """MERGE `updates` into the table on its registry key.
 
-        update_existing=False gives an idempotent append: rows whose key already exists are left alone, so
-        replaying a batch after a crash adds nothing twice.
+        mode "upsert" replaces matched rows; "insert_only" is an idempotent append (rows whose key exists
+        are left alone, so a replayed batch adds nothing twice); "fill_nulls" only fills the null columns of
+        matched rows (later, poorer sources never overwrite better ones).
         """
+        if mode not in MERGE_MODES:
+            raise ValueError(f"merge mode must be one of {MERGE_MODES}, not {mode!r}")
         spec = table_spec(name)
         target = self.ensure(name)
         updates = _conform(updates, spec)
         condition = " AND ".join(f"t.`{k}` = u.`{k}`" for k in spec.keys)
         merge = target.alias("t").merge(updates.alias("u"), condition)
-        if update_existing:
+        if mode == "upsert":
             merge = merge.whenMatchedUpdateAll()
+        elif mode == "fill_nulls":
+            values = [c for c in spec.schema.fieldNames() if c not in spec.keys]
+            merge = merge.whenMatchedUpdate(
+                condition=" OR ".join(f"(t.`{c}` IS NULL AND u.`{c}` IS NOT NULL)" for c in values),
+                set={c: f"coalesce(t.`{c}`, u.`{c}`)" for c in values},
+            )
         merge.whenNotMatchedInsertAll().execute()
         return self._last_write(name)
 

@@ -9,6 +9,7 @@ resolution.
 from __future__ import annotations
 
 import os
+import sys
 from importlib.metadata import version
 from pathlib import Path
 
@@ -84,6 +85,10 @@ def get_spark(config: Config, app_name: str = "reviewlake") -> SparkSession:
         return active
     builder = SparkSession.builder
     conf = spark_conf(config, app_name)
+    # Python workers must use this interpreter (its venv has the UDFs' packages), not the PATH's python3.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if conf["spark.master"].startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     if _running_under_spark_submit():
         conf = {k: v for k, v in conf.items() if not k.startswith(("spark.jars", "spark.master"))}
     for key, value in conf.items():

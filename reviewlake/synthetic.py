@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import json
 import math
 import random
@@ -149,7 +150,6 @@ def _rating_from_sentiment(sentiment: float) -> float:
 
 def _base_reviews(rng: random.Random, nprng: np.random.Generator, products: list[Product],
                   n_reviews: int) -> tuple[list[Review], dict]:
-    n_users = max(20, n_reviews // 6)
     by_category: dict[str, list[Product]] = {}
     for p in products:
         by_category.setdefault(p.category, []).append(p)
@@ -157,15 +157,14 @@ def _base_reviews(rng: random.Random, nprng: np.random.Generator, products: list
     latent = {c: np.stack([p.latent for p in ps]) for c, ps in by_category.items()}
     popularity = {c: np.array([p.popularity for p in ps]) for c, ps in by_category.items()}
     day_weights = _day_weights()
-    # Reviews per user follow a long tail: many light users, a few heavy ones.
-    per_user = nprng.zipf(1.8, size=n_users).clip(1, 200)
-    per_user = np.maximum(1, np.round(per_user * n_reviews / per_user.sum())).astype(int)
     reviews: list[Review] = []
     user_truth = {}
     mean_quality = {p.product_id: sum(p.aspect_quality.values()) / len(p.aspects) for p in products}
-    for u in range(n_users):
+    for u in itertools.count():
         if len(reviews) >= n_reviews:
             break
+        # Reviews per user follow a long tail: many light users, a few heavy ones.
+        wanted = int(min(nprng.zipf(1.8), 150))
         user_id = f"A{u:08X}SYN"
         taste = nprng.normal(size=LATENT_DIM)
         liked = rng.sample(categories, k=rng.choice((1, 1, 2)))
@@ -176,7 +175,7 @@ def _base_reviews(rng: random.Random, nprng: np.random.Generator, products: list
         affinity = np.concatenate([latent[c] @ taste for c in liked])
         weights = np.concatenate([popularity[c] for c in liked]) * np.exp(1.2 * affinity)
         weights /= weights.sum()
-        k = min(per_user[u], len(pool), n_reviews - len(reviews))
+        k = min(wanted, len(pool), n_reviews - len(reviews))
         picks = nprng.choice(len(pool), size=k, replace=False, p=weights)
         days = nprng.choice(N_DAYS, size=k, p=day_weights)
         for pick, day in zip(picks.tolist(), days.tolist(), strict=True):

@@ -1,0 +1,91 @@
+"""What every stage receives (StageContext) and returns (StageResult)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+
+from reviewlake.config import Config
+from reviewlake.lake import Lake, WriteResult
+
+
+@dataclass(frozen=True)
+class RunParams:
+    """User-facing parameters of one pipeline run (recorded verbatim in the ledger)."""
+
+    inputs: tuple[str, ...] = ()
+    input_format: str = "auto"
+    products: str | None = None
+    run_date: date = field(default_factory=date.today)
+    stages: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=str, sort_keys=True)
+
+
+@dataclass
+class StageResult:
+    """Counts and lineage of one stage run, written to ops.pipeline_runs."""
+
+    rows_in: int = 0
+    rows_out: int = 0
+    rows_quarantined: int = 0
+    message: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StageContext:
+    """Spark session, lake, config and run identity handed to a stage; tracks table versions it touches."""
+
+    spark: SparkSession
+    lake: Lake
+    config: Config
+    run_id: str
+    stage: str
+    params: RunParams
+    last_success: Callable[[str], dict[str, Any] | None]
+    say: Callable[[str], None] = print
+    tables_read: dict[str, int] = field(default_factory=dict)
+    tables_written: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def lake_root(self) -> Path:
+        return self.lake.root
+
+    def read(self, name: str, version: int | None = None) -> DataFrame:
+        """Read a table (latest or `version`) and remember the version read."""
+        current = self.lake.version(name) if version is None else version
+        if current is not None:
+            self.tables_read[name] = current
+        return self.lake.read(name, current)
+
+    def read_new(self, name: str) -> DataFrame:
+        """Rows of `name` written since this stage last succeeded (all rows on the first run)."""
+        previous = self.last_success(self.stage)
+        after = None if previous is None else (previous.get("tables_read") or {}).get(name)
+        current = self.lake.version(name)
+        if current is not None:
+            self.tables_read[name] = current
+        return self.lake.read_changes(name, after)
+
+    def _written(self, result: WriteResult) -> WriteResult:
+        self.tables_written[result.table] = result.version
+        return result
+
+    def merge(self, name: str, rows: DataFrame, mode: str = "upsert") -> WriteResult:
+        """MERGE on the table key; see Lake.merge for the modes."""
+        return self._written(self.lake.merge(name, rows, mode))
+
+    def append(self, name: str, rows: DataFrame) -> WriteResult:
+        return self._written(self.lake.append(name, rows))
+
+    def overwrite(self, name: str, rows: DataFrame) -> WriteResult:
+        return self._written(self.lake.overwrite(name, rows))

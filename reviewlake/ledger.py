@@ -1,0 +1,70 @@
+"""Run ledger: one ops.pipeline_runs row per stage run (succeeded, failed or skipped)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import functions as F
+
+from reviewlake import __version__
+from reviewlake.lake import Lake
+from reviewlake.tables import table_spec
+
+LEDGER = "ops.pipeline_runs"
+
+
+@functools.cache
+def code_version() -> str:
+    """Git commit of the running code (REVIEWLAKE_CODE_VERSION wins, e.g. for a packaged deployment)."""
+    if os.environ.get("REVIEWLAKE_CODE_VERSION"):
+        return os.environ["REVIEWLAKE_CODE_VERSION"]
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True,
+            timeout=5, check=True,
+        ).stdout.strip()
+        return commit or f"reviewlake-{__version__}"
+    except (OSError, subprocess.SubprocessError):
+        return f"reviewlake-{__version__}"
+
+
+class RunLedger:
+    """Reads and appends ops.pipeline_runs."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+
+    def record(self, *, run_id: str, job: str, status: str, started_at: datetime, params_json: str,
+               rows: tuple[int, int, int] = (0, 0, 0), tables_read: dict[str, int] | None = None,
+               tables_written: dict[str, int] | None = None, message: str = "",
+               details: dict[str, Any] | None = None) -> None:
+        """Append one stage outcome."""
+        ended_at = datetime.now(UTC).replace(tzinfo=None)
+        row = {
+            "run_id": run_id, "job": job, "status": status, "started_at": started_at, "ended_at": ended_at,
+            "duration_s": (ended_at - started_at).total_seconds(),
+            "rows_in": rows[0], "rows_out": rows[1], "rows_quarantined": rows[2],
+            "tables_read": tables_read or {}, "tables_written": tables_written or {},
+            "params": params_json, "code_version": code_version(), "message": message[:4000],
+            "details": json.dumps(details or {}, default=str, sort_keys=True),
+        }
+        frame = self.lake.spark.createDataFrame([row], schema=table_spec(LEDGER).schema)
+        self.lake.append(LEDGER, frame)
+
+    def last_success(self, job: str) -> dict[str, Any] | None:
+        """The newest succeeded run of `job`, as a dict, or None."""
+        if not self.lake.exists(LEDGER):
+            return None
+        row = (
+            self.lake.read(LEDGER)
+            .where((F.col("job") == job) & (F.col("status") == "succeeded"))
+            .orderBy(F.col("ended_at").desc())
+            .first()
+        )
+        return None if row is None else row.asDict(recursive=True)

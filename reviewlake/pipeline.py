@@ -1,0 +1,99 @@
+"""Stage order and the loop that runs stages, records each in the ledger and stops at the first failure."""
+
+from __future__ import annotations
+
+import importlib
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from reviewlake.config import Config
+from reviewlake.context import RunParams, StageContext, StageResult
+from reviewlake.errors import PipelineFailure, UserError
+from reviewlake.lake import Lake
+from reviewlake.ledger import RunLedger
+from reviewlake.spark import get_spark
+
+# DESIGN.md order. A stage maps to the module whose `run(ctx) -> StageResult` implements it.
+STAGE_ORDER = ("ingest", "clean", "quality", "sentiment", "summarize", "tags", "recommend", "similarity",
+               "anomalies")
+STAGE_MODULES = {
+    "ingest": "jobs.ingest",
+    "clean": "jobs.clean",
+    "quality": "expectations.gate",
+}
+
+
+def implemented_stages() -> tuple[str, ...]:
+    return tuple(s for s in STAGE_ORDER if s in STAGE_MODULES)
+
+
+def parse_stages(spec: str | None) -> tuple[str, ...]:
+    """'all' or 'a,b' -> stage names in pipeline order; unknown or unbuilt stages are a user error."""
+    if not spec or spec.strip() == "all":
+        return implemented_stages()
+    wanted = [s.strip() for s in spec.split(",") if s.strip()]
+    unknown = [s for s in wanted if s not in STAGE_ORDER]
+    if unknown:
+        raise UserError(f"unknown stage(s) {', '.join(unknown)}; stages are: {', '.join(STAGE_ORDER)}")
+    missing = [s for s in wanted if s not in STAGE_MODULES]
+    if missing:
+        raise UserError(f"stage(s) {', '.join(missing)} not available in this version; available: "
+                        f"{', '.join(implemented_stages())}")
+    return tuple(s for s in STAGE_ORDER if s in wanted)
+
+
+@dataclass
+class StageOutcome:
+    stage: str
+    status: str
+    seconds: float
+    result: StageResult | None
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
+
+
+def run_pipeline(config: Config, params: RunParams, say: Callable[[str], None] = print,
+                 run_id: str | None = None) -> list[StageOutcome]:
+    """Run `params.stages` in order; raise PipelineFailure/UserError after recording the failed stage."""
+    run_id = run_id or new_run_id()
+    spark = get_spark(config)
+    lake = Lake(spark, config.lake)
+    ledger = RunLedger(lake)
+    params_json = params.to_json()
+    outcomes: list[StageOutcome] = []
+    stages = list(params.stages)
+    for index, stage in enumerate(stages):
+        module = importlib.import_module(STAGE_MODULES[stage])
+        ctx = StageContext(spark=spark, lake=lake, config=config, run_id=run_id, stage=stage, params=params,
+                           last_success=ledger.last_success, say=say)
+        started = datetime.now(UTC).replace(tzinfo=None)
+        clock = time.perf_counter()
+        say(f"[{stage}] started")
+        try:
+            result: StageResult = module.run(ctx)
+        except Exception as error:  # every failure is recorded before it propagates
+            message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            ledger.record(run_id=run_id, job=stage, status="failed", started_at=started,
+                          params_json=params_json, tables_read=ctx.tables_read,
+                          tables_written=ctx.tables_written, message=message)
+            for skipped in stages[index + 1:]:
+                ledger.record(run_id=run_id, job=skipped, status="skipped", started_at=started,
+                              params_json=params_json, message=f"upstream stage '{stage}' failed")
+            outcomes.append(StageOutcome(stage, "failed", time.perf_counter() - clock, None))
+            if isinstance(error, UserError):
+                raise
+            raise PipelineFailure(stage, message) from error
+        seconds = time.perf_counter() - clock
+        ledger.record(run_id=run_id, job=stage, status="succeeded", started_at=started, params_json=params_json,
+                      rows=(result.rows_in, result.rows_out, result.rows_quarantined),
+                      tables_read=ctx.tables_read, tables_written=ctx.tables_written,
+                      message=result.message, details=result.details)
+        say(f"[{stage}] done in {seconds:.1f}s: in={result.rows_in:,} out={result.rows_out:,} "
+            f"quarantined={result.rows_quarantined:,}" + (f" ({result.message})" if result.message else ""))
+        outcomes.append(StageOutcome(stage, "succeeded", seconds, result))
+    return outcomes

@@ -1,0 +1,1 @@
+"""Text and model code the jobs call: plain-Python cores, testable without Spark, and their Spark UDFs."""
