@@ -1,0 +1,233 @@
+"""The `reviewlake` command line (Typer). Exit codes: 0 ok, 2 user error, 1 pipeline failure."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from reviewlake.config import Config, load_config
+from reviewlake.errors import PipelineFailure, UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Review-intelligence lakehouse: Spark jobs over Delta tables.")
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False)
+
+LakeOption = Annotated[Path | None, typer.Option("--lake", help="Lake root (default $REVIEWLAKE_LAKE or ./lake)")]
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML config file ($REVIEWLAKE_CONFIG)")]
+
+
+HISTORY_METRICS = ("numOutputRows", "numTargetRowsInserted", "numTargetRowsUpdated", "numTargetRowsDeleted")
+
+
+def _config(lake: Path | None, config_file: Path | None = None) -> Config:
+    return load_config(config_file).with_lake(lake)
+
+
+def _say(message: str) -> None:
+    console.print(message, markup=False)
+
+
+def _parse_run_date(value: str | None) -> date:
+    if value is None:
+        return date.today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UserError(f"--run-date must be YYYY-MM-DD, got {value!r}") from None
+
+
+@app.command()
+def generate(
+    reviews: Annotated[int, typer.Option(min=10, help="Number of reviews to generate")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same files")] = 42,
+    out: Annotated[Path, typer.Option(help="Output directory")] = Path("data/synthetic"),
+    fmt: Annotated[str, typer.Option("--format", help="jsonl (amazon2018-like, gzipped) or csv")] = "jsonl",
+) -> None:
+    """Generate deterministic synthetic reviews, product metadata and a ground-truth file."""
+    from reviewlake.synthetic import generate as generate_reviews
+
+    if fmt not in {"jsonl", "csv"}:
+        raise UserError(f"--format must be jsonl or csv, not {fmt!r}")
+    started = time.perf_counter()
+    truth = generate_reviews(reviews, seed, out, fmt, progress=_say)
+    console.print(f"{truth['n_lines']:,} lines in {time.perf_counter() - started:.1f}s -> {out}")
+
+
+def _run(config: Config, inputs: tuple[str, ...], fmt: str, products: str | None, stages: str | None,
+         run_date: str | None) -> list:
+    from reviewlake.context import RunParams
+    from reviewlake.pipeline import parse_stages, run_pipeline
+
+    params = RunParams(inputs=inputs, input_format=fmt, products=products,
+                       run_date=_parse_run_date(run_date), stages=parse_stages(stages))
+    if "ingest" in params.stages:
+        from jobs.ingest import plan_inputs
+
+        plan_inputs(inputs, fmt, {})  # fail fast on user mistakes, before Spark starts
+    return run_pipeline(config, params, say=_say)
+
+
+@app.command()
+def run(
+    input: Annotated[list[str] | None, typer.Option("--input", "-i", help="File, directory or glob (repeatable)")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="auto, amazon2014, amazon2018, amazon2023 or csv")] = "auto",
+    products: Annotated[str | None, typer.Option(help="Product metadata JSONL/CSV")] = None,
+    stages: Annotated[str | None, typer.Option(help="Comma-separated stages (default: all available)")] = None,
+    run_date: Annotated[str | None, typer.Option(help="Logical run date YYYY-MM-DD (default today)")] = None,
+    lake: LakeOption = None,
+    config_file: ConfigOption = None,
+) -> None:
+    """Run pipeline stages on input files."""
+    config = _config(lake, config_file)
+    outcomes = _run(config, tuple(input or ()), fmt, products, stages, run_date)
+    _print_outcomes(outcomes)
+
+
+def _print_outcomes(outcomes: list) -> None:
+    table = Table(title="stages")
+    for column in ("stage", "status", "seconds", "rows in", "rows out", "quarantined"):
+        table.add_column(column, justify="right" if column not in ("stage", "status") else "left")
+    for o in outcomes:
+        r = o.result
+        table.add_row(o.stage, o.status, f"{o.seconds:.1f}", *(f"{v:,}" if r else "" for v in (
+            r.rows_in if r else 0, r.rows_out if r else 0, r.rows_quarantined if r else 0)))
+    console.print(table)
+
+
+@app.command()
+def demo(
+    reviews: Annotated[int, typer.Option(min=100, help="Synthetic reviews to generate")] = 220_000,
+    seed: Annotated[int, typer.Option(help="Generator seed")] = 42,
+    lake: LakeOption = None,
+    data_dir: Annotated[Path, typer.Option(help="Where the synthetic input goes")] = Path("data"),
+) -> None:
+    """Generate synthetic data (once per size and seed), run every available stage, print a summary."""
+    from reviewlake.synthetic import generate as generate_reviews
+
+    config = _config(lake)
+    out = data_dir / f"synthetic-{reviews}-s{seed}"
+    started = time.perf_counter()
+    if not (out / "ground_truth.json").exists():
+        console.print(f"generating {reviews:,} synthetic reviews into {out}")
+        generate_reviews(reviews, seed, out, "jsonl", progress=_say)
+    else:
+        console.print(f"reusing synthetic data in {out}")
+    truth = json.loads((out / "ground_truth.json").read_text())
+    outcomes = _run(config, (str(out / truth["reviews_file"]),), "auto", str(out / truth["products_file"]),
+                    None, None)
+    _print_outcomes(outcomes)
+    _print_tables(config.lake)
+    docs = config.lake / "ops" / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    console.print(f"demo finished in {time.perf_counter() - started:.0f}s; lake: {config.lake.resolve()}")
+    if docs.exists():
+        console.print(f"data quality report (Data Docs): {docs.resolve()}")
+
+
+def _print_tables(lake: Path) -> None:
+    from reviewlake.sql import table_summaries
+
+    table = Table(title=f"tables in {lake}")
+    for column in ("table", "version", "rows", "MB", "description"):
+        table.add_column(column, justify="right" if column in ("version", "rows", "MB") else "left")
+    for row in table_summaries(lake):
+        table.add_row(row["table"], str(row["version"]), f"{row['rows']:,}", f"{row['bytes'] / 1e6:.1f}",
+                      row["description"])
+    console.print(table)
+
+
+@app.command()
+def tables(lake: LakeOption = None) -> None:
+    """List the lake's tables with version and row count (no Spark needed)."""
+    _print_tables(_config(lake).lake)
+
+
+@app.command()
+def history(
+    table: Annotated[str, typer.Argument(help="Table name, e.g. silver.reviews")],
+    limit: Annotated[int, typer.Option(help="Newest N versions")] = 20,
+    lake: LakeOption = None,
+) -> None:
+    """Show a table's Delta history (no Spark needed)."""
+    from reviewlake.sql import open_table
+    from reviewlake.tables import REGISTRY
+
+    if table not in REGISTRY:
+        raise UserError(f"unknown table {table!r}; known: {', '.join(REGISTRY)}")
+    rows = open_table(_config(lake).lake, table).history(limit)
+    out = Table(title=f"history of {table}")
+    for column in ("version", "timestamp", "operation", "metrics"):
+        out.add_column(column)
+    for row in rows:
+        stamp = datetime.fromtimestamp(row.get("timestamp", 0) / 1000).isoformat(timespec="seconds")
+        metrics = row.get("operationMetrics") or {}
+        shown = {k: v for k, v in metrics.items() if k in HISTORY_METRICS}
+        out.add_row(str(row.get("version")), stamp, str(row.get("operation")), json.dumps(shown)[:120])
+    console.print(out)
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help='SQL over tables named like silver.reviews')],
+    lake: LakeOption = None,
+    output: Annotated[str, typer.Option("--output", help="table, csv or json")] = "table",
+    max_rows: Annotated[int, typer.Option(help="Rows shown in table output")] = 50,
+) -> None:
+    """Run SQL over the lake without Spark (delta-rs + DuckDB)."""
+    from reviewlake.sql import query as run_query
+
+    result = run_query(_config(lake).lake, query)
+    if output == "csv":
+        result.to_pandas().to_csv(sys.stdout, index=False)
+    elif output == "json":
+        sys.stdout.write(result.to_pandas().to_json(orient="records", lines=True, date_format="iso"))
+    elif output == "table":
+        frame = result.to_pandas()
+        out = Table(caption=f"{len(frame):,} row(s)")
+        for column in frame.columns:
+            out.add_column(str(column))
+        for row in frame.head(max_rows).itertuples(index=False):
+            out.add_row(*("" if v is None else str(v) for v in row))
+        console.print(out)
+    else:
+        raise UserError(f"--output must be table, csv or json, not {output!r}")
+
+
+@app.command()
+def jars(quiet: Annotated[bool, typer.Option("--quiet", help="Print nothing when cached")] = False) -> None:
+    """Resolve Spark's Delta jars from Maven Central into the cache (once; offline afterwards)."""
+    from reviewlake.spark import cached_jars, delta_coordinates, ensure_jars
+
+    config = load_config()
+    if quiet and cached_jars(config):
+        return
+    paths = ensure_jars(config)
+    if not quiet:
+        console.print(f"{', '.join(delta_coordinates())}: {len(paths)} jars cached under {config.cache_dir}")
+
+
+def main() -> None:
+    """Console-script entry: map exceptions to exit codes and one-line messages."""
+    try:
+        app()
+    except UserError as error:
+        err_console.print(f"error: {error}", markup=False, soft_wrap=True)
+        sys.exit(2)
+    except PipelineFailure as error:
+        err_console.print(f"pipeline failed: {error} (recorded in ops.pipeline_runs)", markup=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

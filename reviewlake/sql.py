@@ -1,0 +1,61 @@
+"""Query lake tables without Spark: delta-rs reads each Delta table as Arrow, DuckDB runs the SQL."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
+
+from reviewlake.errors import UserError
+from reviewlake.tables import REGISTRY, table_spec
+
+_TABLE_REFERENCE = re.compile(r"\b(bronze|silver|gold|ops)\.([A-Za-z_][A-Za-z0-9_]*)\b")
+
+
+def open_table(lake: str | Path, name: str) -> DeltaTable:
+    """The delta-rs handle of a registry table; a clear error if it does not exist yet."""
+    spec = table_spec(name)
+    try:
+        return DeltaTable(str(spec.path(Path(lake))))
+    except TableNotFoundError:
+        raise UserError(f"table {name} does not exist yet in lake {lake}; run the stage that writes it") from None
+
+
+def query(lake: str | Path, sql: str) -> pa.Table:
+    """Run `sql` over the lake; tables are referenced as `silver.reviews`, `gold.product_tags`, ..."""
+    names = sorted({f"{layer}.{table}" for layer, table in _TABLE_REFERENCE.findall(sql)})
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown:
+        raise UserError(f"unknown table(s) {unknown}; known: {', '.join(REGISTRY)}")
+    connection = duckdb.connect()
+    for name in names:
+        layer, table = name.split(".")
+        dataset = open_table(lake, name).to_pyarrow_dataset()
+        connection.register(f"__{layer}__{table}", dataset)
+        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {layer}")
+        connection.execute(f"CREATE VIEW {layer}.{table} AS SELECT * FROM __{layer}__{table}")
+    try:
+        return connection.sql(sql).to_arrow_table()
+    except duckdb.Error as error:
+        raise UserError(f"SQL error: {str(error).splitlines()[0]}") from None
+
+
+def table_summaries(lake: str | Path) -> list[dict]:
+    """Name, version, rows and size of every existing table, from the Delta log alone."""
+    rows = []
+    for name, spec in REGISTRY.items():
+        path = spec.path(Path(lake))
+        if not (path / "_delta_log").is_dir():
+            continue
+        table = DeltaTable(str(path))
+        actions = table.get_add_actions(flatten=True)
+        columns = actions.schema.names
+        n_rows = sum(v or 0 for v in actions.column("num_records").to_pylist()) if "num_records" in columns else 0
+        size = sum(v or 0 for v in actions.column("size_bytes").to_pylist()) if "size_bytes" in columns else 0
+        rows.append({"table": name, "version": table.version(), "rows": int(n_rows), "bytes": int(size),
+                     "description": spec.description})
+    return rows
