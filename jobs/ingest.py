@@ -27,6 +27,7 @@ from schemas.tables import BRONZE_PARSED_COLUMNS
 BRONZE = "bronze.reviews_raw"
 INPUT_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv")
 SNIFF_LINES = 50
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,10 @@ def _looks_like_input(path: Path) -> bool:
 
 def sniff_format(path: Path) -> str:
     """Guess the input format from the file name and its first records."""
+    if not path.name.endswith(".gz"):
+        with open(path, "rb") as handle:
+            if handle.read(2) == GZIP_MAGIC:
+                raise UserError(f"{path} is gzip-compressed but its name does not end in .gz; rename it")
     if path.name.lower().removesuffix(".gz").endswith(".csv"):
         return "csv"
     keys: set[str] = set()

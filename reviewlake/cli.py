@@ -78,7 +78,8 @@ def _run(config: Config, inputs: tuple[str, ...], fmt: str, products: str | None
 
 @app.command()
 def run(
-    input: Annotated[list[str] | None, typer.Option("--input", "-i", help="File, directory or glob (repeatable)")] = None,
+    input: Annotated[
+        list[str] | None, typer.Option("--input", "-i", help="File, directory or glob (repeatable)")] = None,
     fmt: Annotated[str, typer.Option("--format", help="auto, amazon2014, amazon2018, amazon2023 or csv")] = "auto",
     products: Annotated[str | None, typer.Option(help="Product metadata JSONL/CSV")] = None,
     stages: Annotated[str | None, typer.Option(help="Comma-separated stages (default: all available)")] = None,

@@ -11,7 +11,6 @@ from pyspark.sql import functions as F
 
 from reviewlake.tables import TableSpec, table_spec
 
-
 MERGE_MODES = ("upsert", "insert_only", "fill_nulls")
 
 
@@ -102,6 +101,7 @@ class Lake:
             raise ValueError(f"merge mode must be one of {MERGE_MODES}, not {mode!r}")
         spec = table_spec(name)
         target = self.ensure(name)
+        before = self.version(name)
         updates = _conform(updates, spec)
         condition = " AND ".join(f"t.`{k}` = u.`{k}`" for k in spec.keys)
         merge = target.alias("t").merge(updates.alias("u"), condition)
@@ -114,6 +114,9 @@ class Lake:
                 set={c: f"coalesce(t.`{c}`, u.`{c}`)" for c in values},
             )
         merge.whenNotMatchedInsertAll().execute()
+        if self.version(name) == before:
+            # Delta commits nothing for an insert-only MERGE that inserts nothing.
+            return WriteResult(name, before, 0, 0)
         return self._last_write(name)
 
     def append(self, name: str, rows: DataFrame) -> WriteResult:
