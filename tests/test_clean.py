@@ -31,7 +31,7 @@ def _transform(spark, frame, existing=None):
     return out, {r["line_no"]: r["reason_code"] for r in out.quarantined.collect()}
 
 
-@pytest.mark.parametrize(("row", "reason"), [
+REASON_CASES = [
     ({"_corrupt_record": "{oops", "product_id": None}, "malformed_record"),
     ({"product_id": "  "}, "missing_product_id"),
     ({"user_id": None}, "missing_user_id"),
@@ -46,25 +46,25 @@ def _transform(spark, frame, existing=None):
     ({"timestamp": None}, "invalid_timestamp"),             # amazon formats always carry one
     ({"text": "", "rating": None}, "empty_review"),
     ({"text": "word " * 5000}, "text_too_long"),
-])
-def test_each_quarantine_reason(spark, row, reason):
-    out, reasons = _transform(spark, bronze(spark, row))
-    assert reasons == {1: reason}
-    assert out.reviews.count() == 0
-    assert out.quarantined.first()["reason_text"].startswith(clean.QUARANTINE_REASONS[reason])
-
-
-@pytest.mark.parametrize("row", [
+]
+VALID_CASES = [
     {"rating": "4.5"}, {"rating": None}, {"text": "", "rating": "3"}, {"rating": " 2 "},
     {"timestamp": "1600000000000"},                              # epoch milliseconds
     {"timestamp": None, "review_time_text": "09 1, 2016", "source_format": "amazon2014"},
     {"timestamp": "2020-05-01T10:00:00Z", "source_format": "csv"},
     {"timestamp": None, "source_format": "csv", "user_id": None},  # CSV: both optional
-])
-def test_valid_variants_are_kept(spark, row):
-    out, reasons = _transform(spark, bronze(spark, row))
-    assert reasons == {}
-    assert out.reviews.count() == 1
+]
+
+
+def test_each_quarantine_reason_and_valid_variant(spark):
+    # One frame for all cases: line i is case i, so a single Spark job checks the whole table.
+    rows = [case for case, _ in REASON_CASES] + VALID_CASES
+    out, reasons = _transform(spark, bronze(spark, *rows))
+    assert reasons == {i: reason for i, (_, reason) in enumerate(REASON_CASES, start=1)}
+    kept = sorted(r["source_line_no"] for r in out.reviews.collect())
+    assert kept == list(range(len(REASON_CASES) + 1, len(rows) + 1))
+    for row in out.quarantined.collect():
+        assert row["reason_text"].startswith(clean.QUARANTINE_REASONS[row["reason_code"]])
 
 
 def test_parsed_values_pii_pseudonym_and_category(spark):

@@ -35,6 +35,7 @@ def test_near_duplicates_share_a_hash_and_different_texts_do_not():
     assert tn.review_text_hash("  GREAT   product. ") == tn.review_text_hash("great product")
     assert tn.review_text_hash("great product") != tn.review_text_hash("bad product")
     assert tn.review_text_hash(None) == tn.review_text_hash("")
+    assert tn.review_text_hash("lasted 2 hours") != tn.review_text_hash("lasted 10 hours")
 
 
 @pytest.mark.parametrize(("text", "language"), [
@@ -42,6 +43,8 @@ def test_near_duplicates_share_a_hash_and_different_texts_do_not():
     ("El producto es muy bueno y la entrega para mi casa", "es"),
     ("Das Produkt ist sehr gut und die Lieferung war schnell", "de"),
     ("ok", "und"),
+    ("Five stars", "und"),
+    ("Works as it should", "en"),
     ("", "und"),
 ])
 def test_detect_language(text, language):

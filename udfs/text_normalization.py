@@ -36,6 +36,7 @@ _STOPWORDS = {
     "pt": {"o", "é", "e", "muito", "com", "para", "mas", "não", "que", "uma", "os", "do"},
 }
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 
 
 def normalize_text(text: str | None) -> str | None:
@@ -71,7 +72,7 @@ def redact_pii(text: str | None) -> str | None:
 
 def review_text_hash(text: str | None) -> str:
     """Hash of the text's words, case- and spacing-insensitive: near duplicates share it."""
-    words = " ".join(w.lower() for w in _WORD.findall(text or ""))
+    words = " ".join(w.lower() for w in _TOKEN.findall(text or ""))
     return hashlib.sha1(words.encode("utf-8")).hexdigest()[:20]
 
 
@@ -83,7 +84,8 @@ def detect_language(text: str | None) -> str:
     hits = {lang: sum(w in stop for w in words) for lang, stop in _STOPWORDS.items()}
     best = max(hits, key=hits.__getitem__)
     ranked = sorted(hits.values(), reverse=True)
-    return best if ranked[0] >= 2 and ranked[0] > ranked[1] else "und"
+    # One stop-word hit is enough when no other language ties: short reviews ("works as it should").
+    return best if ranked[0] >= 1 and ranked[0] > ranked[1] else "und"
 
 
 def clean_review_text(text: str | None) -> str | None:
