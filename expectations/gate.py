@@ -87,3 +87,9 @@ def run(ctx: StageContext) -> StageResult:
             + "; ".join(result.failures) + f" (Data Docs: {result.docs_index})")
     return StageResult(rows_in=rows, rows_out=rows, message="all expectations met",
                        details={"expectations": result.evaluated, "data_docs": str(result.docs_index)})
+
+
+if __name__ == "__main__":
+    from reviewlake.cli import run_stage_main
+
+    run_stage_main("quality")

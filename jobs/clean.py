@@ -302,3 +302,9 @@ def run(ctx: StageContext) -> StageResult:
         details={"conservation_by_batch": batches, "totals": totals, "quarantine_reasons": reasons},
     )
 
+
+
+if __name__ == "__main__":
+    from reviewlake.cli import run_stage_main
+
+    run_stage_main("clean")

@@ -313,3 +313,9 @@ def run(ctx: StageContext) -> StageResult:
         details={"files": per_file, "skipped": skipped, "blank_lines": blank_lines, "corrupt_lines": corrupt,
                  "product_metadata_rows": products},
     )
+
+
+if __name__ == "__main__":
+    from reviewlake.cli import run_stage_main
+
+    run_stage_main("ingest")

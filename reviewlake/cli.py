@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -215,10 +216,50 @@ def jars(quiet: Annotated[bool, typer.Option("--quiet", help="Print nothing when
         console.print(f"{', '.join(delta_coordinates())}: {len(paths)} jars cached under {config.cache_dir}")
 
 
-def main() -> None:
-    """Console-script entry: map exceptions to exit codes and one-line messages."""
+@app.command("submit-args")
+def submit_args(app_name: Annotated[str, typer.Option(help="spark.app.name")] = "reviewlake") -> None:
+    """Print the spark-submit options (jars and conf) the session factory would use, one per line."""
+    from reviewlake.spark import spark_conf
+
+    config = load_config()
+    conf = spark_conf(config, app_name)
+    if "spark.jars" in conf:
+        console.print(f"--jars\n{conf.pop('spark.jars')}")
+    else:
+        console.print(f"--packages\n{conf.pop('spark.jars.packages')}")
+    console.print(f"--master\n{conf.pop('spark.master')}")
+    for key, value in conf.items():
+        console.print(f"--conf\n{key}={value}")
+
+
+def run_stage_main(stage: str, argv: list[str] | None = None) -> None:
+    """Entry point of `spark-submit jobs/<stage>.py ...`: one stage, same ledger and exit codes as the CLI."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=f"jobs/{stage}.py", description=f"Run the {stage} stage once.")
+    parser.add_argument("--input", action="append", default=[], help="file, directory or glob (repeatable)")
+    parser.add_argument("--format", default="auto")
+    parser.add_argument("--products")
+    parser.add_argument("--lake")
+    parser.add_argument("--run-date")
+    parser.add_argument("--run-id")
+    args = parser.parse_args(argv)
+
+    def execute() -> None:
+        from reviewlake.context import RunParams
+        from reviewlake.pipeline import run_pipeline
+
+        config = load_config().with_lake(args.lake)
+        params = RunParams(inputs=tuple(args.input), input_format=args.format, products=args.products,
+                           run_date=_parse_run_date(args.run_date), stages=(stage,))
+        run_pipeline(config, params, say=_say, run_id=args.run_id)
+
+    _exit_on_error(execute)
+
+
+def _exit_on_error(action: Callable[[], object]) -> None:
     try:
-        app()
+        action()
     except UserError as error:
         err_console.print(f"error: {error}", markup=False, soft_wrap=True)
         sys.exit(2)
@@ -228,6 +269,11 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
+
+
+def main() -> None:
+    """Console-script entry: map exceptions to exit codes and one-line messages."""
+    _exit_on_error(app)
 
 
 if __name__ == "__main__":

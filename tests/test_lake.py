@@ -3,8 +3,8 @@
 from datetime import datetime
 
 import pytest
-from pyspark.sql import functions as F
 from deltalake import DeltaTable
+from pyspark.sql import functions as F
 
 from reviewlake.tables import REGISTRY
 
