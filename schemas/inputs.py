@@ -17,15 +17,7 @@ AMAZON2014 = {
     "helpful_votes": "helpful",
 }
 
-AMAZON2018 = {
-    "user_id": "reviewerID",
-    "product_id": "asin",
-    "reviewer_name": "reviewerName",
-    "rating": "overall",
-    "title": "summary",
-    "text": "reviewText",
-    "timestamp": "unixReviewTime",
-    "review_time_text": "reviewTime",
+AMAZON2018 = AMAZON2014 | {
     "verified": "verified",
     "helpful_votes": "vote",
     # Not in Amazon's files; the synthetic generator adds it so category survives without metadata.
