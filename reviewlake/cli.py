@@ -23,6 +23,11 @@ console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False)
 
 LakeOption = Annotated[Path | None, typer.Option("--lake", help="Lake root (default $REVIEWLAKE_LAKE or ./lake)")]
+TierOption = Annotated[str | None, typer.Option(
+    "--sentiment-tier", help="fast (n-grams), transformer (MiniLM) or auto (best macro-F1 that fits the budget)")]
+ModelOption = Annotated[str | None, typer.Option(
+    "--sentiment-model", help="Score with this model: a version in the lake or a model directory")]
+RetrainOption = Annotated[bool, typer.Option("--retrain", help="Retrain the sentiment model even if current")]
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML config file ($REVIEWLAKE_CONFIG)")]
 
 
@@ -64,12 +69,13 @@ def generate(
 
 
 def _run(config: Config, inputs: tuple[str, ...], fmt: str, products: str | None, stages: str | None,
-         run_date: str | None) -> list:
+         run_date: str | None, options: dict | None = None) -> list:
     from reviewlake.context import RunParams
     from reviewlake.pipeline import parse_stages, run_pipeline
 
     params = RunParams(inputs=inputs, input_format=fmt, products=products,
-                       run_date=_parse_run_date(run_date), stages=parse_stages(stages))
+                       run_date=_parse_run_date(run_date), stages=parse_stages(stages),
+                       options={k: v for k, v in (options or {}).items() if v not in (None, False)})
     if "ingest" in params.stages:
         from jobs.ingest import plan_inputs
 
@@ -85,12 +91,16 @@ def run(
     products: Annotated[str | None, typer.Option(help="Product metadata JSONL/CSV")] = None,
     stages: Annotated[str | None, typer.Option(help="Comma-separated stages (default: all available)")] = None,
     run_date: Annotated[str | None, typer.Option(help="Logical run date YYYY-MM-DD (default today)")] = None,
+    sentiment_tier: TierOption = None,
+    sentiment_model: ModelOption = None,
+    retrain: RetrainOption = False,
     lake: LakeOption = None,
     config_file: ConfigOption = None,
 ) -> None:
     """Run pipeline stages on input files."""
     config = _config(lake, config_file)
-    outcomes = _run(config, tuple(input or ()), fmt, products, stages, run_date)
+    outcomes = _run(config, tuple(input or ()), fmt, products, stages, run_date,
+                    {"sentiment_tier": sentiment_tier, "sentiment_model": sentiment_model, "retrain": retrain})
     _print_outcomes(outcomes)
 
 
@@ -109,6 +119,7 @@ def _print_outcomes(outcomes: list) -> None:
 def demo(
     reviews: Annotated[int, typer.Option(min=100, help="Synthetic reviews to generate")] = 220_000,
     seed: Annotated[int, typer.Option(help="Generator seed")] = 42,
+    sentiment_tier: TierOption = None,
     lake: LakeOption = None,
     data_dir: Annotated[Path, typer.Option(help="Where the synthetic input goes")] = Path("data"),
 ) -> None:
@@ -125,7 +136,7 @@ def demo(
         console.print(f"reusing synthetic data in {out}")
     truth = json.loads((out / "ground_truth.json").read_text())
     outcomes = _run(config, (str(out / truth["reviews_file"]),), "auto", str(out / truth["products_file"]),
-                    None, None)
+                    None, None, {"sentiment_tier": sentiment_tier})
     _print_outcomes(outcomes)
     _print_tables(config.lake)
     docs = config.lake / "ops" / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
@@ -243,6 +254,9 @@ def run_stage_main(stage: str, argv: list[str] | None = None) -> None:
     parser.add_argument("--lake")
     parser.add_argument("--run-date")
     parser.add_argument("--run-id")
+    parser.add_argument("--sentiment-tier")
+    parser.add_argument("--sentiment-model")
+    parser.add_argument("--retrain", action="store_true")
     args = parser.parse_args(argv)
 
     def execute() -> None:
@@ -250,8 +264,11 @@ def run_stage_main(stage: str, argv: list[str] | None = None) -> None:
         from reviewlake.pipeline import run_pipeline
 
         config = load_config().with_lake(args.lake)
+        options = {"sentiment_tier": args.sentiment_tier, "sentiment_model": args.sentiment_model,
+                   "retrain": args.retrain}
         params = RunParams(inputs=tuple(args.input), input_format=args.format, products=args.products,
-                           run_date=_parse_run_date(args.run_date), stages=(stage,))
+                           run_date=_parse_run_date(args.run_date), stages=(stage,),
+                           options={k: v for k, v in options.items() if v not in (None, False)})
         run_pipeline(config, params, say=_say, run_id=args.run_id)
 
     _exit_on_error(execute)

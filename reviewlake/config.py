@@ -27,6 +27,23 @@ class CleanRules:
 
 
 @dataclass(frozen=True)
+class SentimentSettings:
+    """Training, selection and scoring of the sentiment stage."""
+
+    tier: str = "auto"                   # fast | transformer | auto
+    min_rated_reviews: int = 500         # below this: cold start with the VADER lexicon
+    holdout_fraction: float = 0.2        # newest reviews held out (time split)
+    eval_rows: int = 4_000               # holdout sample every candidate is scored on
+    max_train_rows: int = 200_000        # n-gram model
+    encoder_train_rows: int = 12_000     # frozen-encoder head (embedding on CPU is the cost)
+    finetune_train_rows: int = 20_000
+    finetune_budget_s: float = 240.0     # wall-clock cap for fine-tuning on CPU
+    finetune_on_cpu: bool = True
+    stage_budget_s: float = 600.0        # auto tier: scoring all reviews must fit in this
+    retrain_growth: float = 0.2          # retrain when labelled reviews grew by this share
+
+
+@dataclass(frozen=True)
 class SparkSettings:
     """How the one Spark session is built (see reviewlake.spark)."""
 
@@ -45,6 +62,7 @@ class Config:
     cache_dir: Path = Path.home() / ".cache" / "reviewlake"
     spark: SparkSettings = field(default_factory=SparkSettings)
     clean: CleanRules = field(default_factory=CleanRules)
+    sentiment: SentimentSettings = field(default_factory=SentimentSettings)
     pii_salt: str | None = None
 
     def with_lake(self, lake: str | Path | None) -> Config:
@@ -102,6 +120,7 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
         spark_values["conf"][key.strip()] = value.strip()
 
     clean_values = dict(data.pop("clean", {}))
+    sentiment_values = dict(data.pop("sentiment", {}))
     top: dict[str, Any] = {k: data.pop(k) for k in ("lake", "cache_dir", "pii_salt") if k in data}
     if data:
         raise UserError(f"config: unknown section(s) {sorted(data)}")
@@ -117,5 +136,6 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
     return Config(
         spark=_section(SparkSettings, spark_values, "[spark]"),
         clean=_section(CleanRules, clean_values, "[clean]"),
+        sentiment=_section(SentimentSettings, sentiment_values, "[sentiment]"),
         **top,
     )

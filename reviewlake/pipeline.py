@@ -23,6 +23,7 @@ STAGE_MODULES = {
     "ingest": "jobs.ingest",
     "clean": "jobs.clean",
     "quality": "expectations.gate",
+    "sentiment": "jobs.sentiment",
 }
 
 

@@ -1,0 +1,321 @@
+"""Sentiment: silver.reviews -> gold.review_sentiment, ops.model_metrics, models/sentiment/ in the lake.
+
+Trains candidates on the data's own star ratings (time split: the newest reviews are held out), records
+every candidate's metrics, promotes the best by macro-F1 only if it is not worse than the current model on
+the same holdout, then scores the silver reviews that are new or changed (all of them when the scoring
+model changed) with a pandas iterator UDF that loads the model once per Python worker.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pandas as pd
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import DoubleType, StringType, StructField, StructType
+
+from reviewlake.config import SentimentSettings
+from reviewlake.context import StageContext, StageResult
+from reviewlake.errors import UserError
+from reviewlake.model_store import ModelStore
+from udfs import sentiment as core
+
+REVIEWS, SENTIMENT, METRICS = "silver.reviews", "gold.review_sentiment", "ops.model_metrics"
+TIERS = ("fast", "transformer", "auto")
+TIER_OF_KIND = {"ngram": "fast", "encoder_head": "transformer", "finetuned": "transformer", "vader": "lexicon"}
+LEXICON_VERSION = "vader-3.3.2"
+
+_PREDICTION = StructType([StructField("label", StringType()), StructField("score", DoubleType()),
+                          StructField("prob_negative", DoubleType()), StructField("prob_neutral", DoubleType()),
+                          StructField("prob_positive", DoubleType())])
+
+
+def review_text(title: Column, text: Column) -> Column:
+    """What a model reads: title and text ("Five Stars. Works great")."""
+    return F.concat_ws(". ", F.nullif(F.trim(title), F.lit("")), F.nullif(F.trim(text), F.lit("")))
+
+
+def labelled_reviews(reviews: DataFrame) -> DataFrame:
+    """Reviews with text and a rating -> (review_id, review_ts, input_text, label index)."""
+    label = (F.when(F.col("rating") < 3, core.NEGATIVE).when(F.col("rating") == 3, core.NEUTRAL)
+             .otherwise(core.POSITIVE))
+    return reviews.where(F.col("rating").isNotNull() & (F.length(F.coalesce("text", F.lit(""))) > 0)).select(
+        "review_id", "review_ts", review_text(F.col("title"), F.col("text")).alias("input_text"),
+        label.alias("label"))
+
+
+def time_split(labelled: pd.DataFrame, holdout_fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Oldest (1 - f) for training, newest f held out; ties broken by review_id for determinism."""
+    ordered = labelled.sort_values(["review_ts", "review_id"], kind="stable").reset_index(drop=True)
+    cut = int(round(len(ordered) * (1 - holdout_fraction)))
+    return ordered.iloc[:cut], ordered.iloc[cut:]
+
+
+@dataclass
+class Candidate:
+    """One trained (or lexicon) model with its held-out metrics."""
+
+    kind: str
+    model: core.SentimentModel
+    metrics: dict[str, float]
+    train_seconds: float
+    reviews_per_second: float
+    notes: dict = field(default_factory=dict)
+
+    @property
+    def tier(self) -> str:
+        return TIER_OF_KIND[self.kind]
+
+
+def _sample(frame: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFrame:
+    return frame if len(frame) <= rows else frame.sample(rows, random_state=seed).sort_index()
+
+
+def evaluate(model: core.SentimentModel, holdout: pd.DataFrame) -> tuple[dict[str, float], float]:
+    """Held-out metrics and measured single-process throughput (reviews/s)."""
+    started = time.perf_counter()
+    probabilities = model.predict_proba(holdout["input_text"].tolist())
+    seconds = max(time.perf_counter() - started, 1e-6)
+    return core.classification_metrics(holdout["label"].to_numpy(), probabilities), len(holdout) / seconds
+
+
+def torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def train_candidates(train: pd.DataFrame, holdout: pd.DataFrame, settings: SentimentSettings, tier: str,
+                     say: Callable[[str], None]) -> list[Candidate]:
+    """Train the candidates `tier` allows and score them all on the same holdout sample."""
+    from udfs.encoder import cuda_available
+
+    evaluation = _sample(holdout, settings.eval_rows)
+    candidates: list[Candidate] = []
+
+    def add(kind: str, build: Callable[[], core.SentimentModel], **notes) -> None:
+        started = time.perf_counter()
+        model = build()
+        train_seconds = time.perf_counter() - started
+        metrics, speed = evaluate(model, evaluation)
+        candidates.append(Candidate(kind, model, metrics, train_seconds, speed, notes))
+        say(f"  {kind:13s} macro-F1 {metrics['macro_f1']:.3f}  balanced-acc {metrics['balanced_accuracy']:.3f}  "
+            f"kappa {metrics['cohen_kappa']:.3f}  ({train_seconds:.0f}s to train, {speed:,.0f} reviews/s)")
+
+    add("vader", core.LexiconModel)
+    if tier in ("fast", "auto"):
+        rows = _sample(train, settings.max_train_rows)
+        add("ngram", lambda: core.NgramModel.train(rows["input_text"].tolist(), rows["label"]),
+            train_rows=len(rows))
+    if tier in ("transformer", "auto"):
+        rows = _sample(train, settings.encoder_train_rows)
+        add("encoder_head", lambda: core.EncoderHeadModel.train(rows["input_text"].tolist(), rows["label"]),
+            train_rows=len(rows))
+        if torch_available() and (cuda_available() or settings.finetune_on_cpu):
+            from udfs.finetune import FineTunedModel
+
+            rows = _sample(train, settings.finetune_train_rows)
+            add("finetuned", lambda: FineTunedModel.train(rows["input_text"].tolist(), rows["label"],
+                                                          settings.finetune_budget_s, say=say),
+                train_rows=len(rows))
+        else:
+            say("  finetuned: skipped (torch missing, or no GPU and finetune_on_cpu = false)")
+    return candidates
+
+
+def choose(candidates: list[Candidate], tier: str, rows_to_score: int, budget_s: float) -> Candidate:
+    """Best macro-F1 among the tier's trained candidates; `auto` also requires scoring to fit the budget."""
+    allowed = [c for c in candidates if c.kind != "vader" and (tier == "auto" or c.tier == tier)]
+    if tier == "auto":
+        # Measured speed already uses every core (BLAS/ONNX/torch threads); Spark adds overhead, not cores.
+        fits = [c for c in allowed if rows_to_score / c.reviews_per_second <= budget_s]
+        allowed = fits or [min(allowed, key=lambda c: rows_to_score / c.reviews_per_second)]
+    return max(allowed, key=lambda c: c.metrics["macro_f1"])
+
+
+_MODEL_CACHE: dict[str, core.SentimentModel] = {}
+
+
+def _cached_model(model_dir: str) -> core.SentimentModel:
+    if model_dir not in _MODEL_CACHE:
+        _one_thread_per_worker()
+        _MODEL_CACHE[model_dir] = core.load_model(model_dir)
+    return _MODEL_CACHE[model_dir]
+
+
+def _one_thread_per_worker() -> None:
+    """Spark already runs one Python worker per core; multi-threaded kernels inside each would fight."""
+    import os
+
+    os.environ["REVIEWLAKE_ONNX_THREADS"] = "1"
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
+def sentiment_udf(model_dir: str):
+    """Pandas iterator UDF: the model is loaded once per Python worker and reused for every batch."""
+
+    @F.pandas_udf(_PREDICTION)
+    def predict(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
+        model = _cached_model(model_dir)
+        for texts in batches:
+            yield core.predict_frame(model, texts.tolist())
+
+    return predict
+
+
+def transform(reviews: DataFrame, model_dir: str, model_version: str, run_id: str) -> DataFrame:
+    """silver.reviews rows -> gold.review_sentiment rows (pure apart from the model read by the UDF)."""
+    predicted = reviews.select(
+        "review_id", sentiment_udf(model_dir)(review_text(F.col("title"), F.col("text"))).alias("p"))
+    return predicted.select(
+        "review_id", "p.label", "p.score", "p.prob_negative", "p.prob_neutral", "p.prob_positive",
+        F.lit(model_version).alias("model_version"), F.current_timestamp().alias("scored_at"),
+        F.lit(run_id).alias("run_id"))
+
+
+def _metric_rows(ctx: StageContext, candidate: Candidate, version: str, dataset: str) -> list[dict]:
+    now = datetime.now(UTC).replace(tzinfo=None)
+    values = {**candidate.metrics, "train_seconds": candidate.train_seconds,
+              "reviews_per_second_1proc": candidate.reviews_per_second}
+    return [{"model": f"sentiment.{candidate.kind}", "model_version": version, "metric": name,
+             "dataset": dataset, "value": float(value), "computed_at": now, "run_id": ctx.run_id}
+            for name, value in values.items()]
+
+
+def _metadata(candidate: Candidate, silver_version: int | None, labelled: int, dataset: str) -> dict:
+    return {"kind": candidate.kind, "tier": candidate.tier, "metrics": candidate.metrics,
+            "training_table": REVIEWS, "training_table_version": silver_version, "labelled_reviews": labelled,
+            "holdout": dataset, "notes": candidate.notes}
+
+
+def _needs_training(store: ModelStore, labelled: int, settings: SentimentSettings, retrain: bool) -> bool:
+    current = store.current()
+    if retrain or current is None:
+        return True
+    trained_on = store.metadata(current).get("labelled_reviews") or 0
+    return labelled >= trained_on * (1 + settings.retrain_growth)
+
+
+def train_and_promote(ctx: StageContext, silver: DataFrame, store: ModelStore, tier: str,
+                      n_labelled: int) -> dict:
+    """Train candidates, record their metrics, save the chosen one, promote it if not worse than current."""
+    settings = ctx.config.sentiment
+    labelled = labelled_reviews(silver).toPandas()
+    train, holdout = time_split(labelled, settings.holdout_fraction)
+    silver_version = ctx.tables_read.get(REVIEWS)
+    dataset = (f"{REVIEWS}@v{silver_version}:newest-{settings.holdout_fraction:.0%}-sample-"
+               f"{min(settings.eval_rows, len(holdout))}")
+    ctx.say(f"  training on {len(train):,} labelled reviews, holding out the newest {len(holdout):,}")
+    candidates = train_candidates(train, holdout, settings, tier, ctx.say)
+    silver_rows = silver.count()
+    chosen = choose(candidates, tier, silver_rows, settings.stage_budget_s)
+    version = store.save(chosen.model, _metadata(chosen, silver_version, n_labelled, dataset))
+    rows = []
+    for candidate in candidates:
+        candidate_version = version if candidate is chosen else f"{candidate.kind}-candidate-{ctx.run_id}"
+        rows += _metric_rows(ctx, candidate, candidate_version, dataset)
+    ctx.append(METRICS, ctx.spark.createDataFrame(rows, schema=ctx.lake.read(METRICS).schema))
+
+    current = store.current()
+    promoted, reason = True, "first model"
+    if current is not None:
+        current_metrics, _ = evaluate(core.load_model(store.path(current)),
+                                      _sample(holdout, settings.eval_rows))
+        promoted = chosen.metrics["macro_f1"] >= current_metrics["macro_f1"]
+        reason = (f"macro-F1 {chosen.metrics['macro_f1']:.3f} vs current {current} "
+                  f"{current_metrics['macro_f1']:.3f} on the same holdout")
+    if promoted:
+        store.promote(version, reason)
+    ctx.say(f"  chose {chosen.kind} ({version}); {'promoted' if promoted else 'not promoted'}: {reason}")
+    return {"trained": version, "promoted": promoted, "promotion_reason": reason, "holdout": dataset,
+            "candidates": {c.kind: {k: round(v, 4) for k, v in c.metrics.items() if "." not in k}
+                           for c in candidates}}
+
+
+def _lexicon_model_dir(store: ModelStore) -> str:
+    """The VADER model as a store version (it has no weights, only metadata), created once."""
+    if LEXICON_VERSION not in store.versions():
+        directory = store.path(LEXICON_VERSION)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "metadata.json").write_text('{"kind": "vader", "tier": "lexicon", "version": "'
+                                                 + LEXICON_VERSION + '"}')
+    return str(store.path(LEXICON_VERSION))
+
+
+def run(ctx: StageContext) -> StageResult:
+    """Pick (train, or reuse) the scoring model, then score new/changed silver reviews into gold."""
+    options = ctx.params.options
+    settings = ctx.config.sentiment
+    tier = options.get("sentiment_tier") or settings.tier
+    if tier not in TIERS:
+        raise UserError(f"--sentiment-tier must be one of {', '.join(TIERS)}, not {tier!r}")
+    store = ModelStore(ctx.lake_root, "sentiment")
+    store.discard_staging()
+    silver = ctx.read(REVIEWS).cache()
+    n_labelled = labelled_reviews(silver).count()
+    details: dict = {"tier": tier, "labelled_reviews": n_labelled}
+
+    if options.get("sentiment_model"):
+        model_dir = str(store.resolve(options["sentiment_model"]))
+        details["model_source"] = "given"
+    elif n_labelled < settings.min_rated_reviews:
+        model_dir = _lexicon_model_dir(store)
+        details["model_source"] = "cold_start"
+        ctx.say(f"  cold start: {n_labelled:,} rated reviews < {settings.min_rated_reviews:,}; "
+                "scoring with the VADER lexicon")
+    else:
+        if _needs_training(store, n_labelled, settings, bool(options.get("retrain"))):
+            details["training"] = train_and_promote(ctx, silver, store, tier, n_labelled)
+        model_dir = str(store.path(store.current()))
+        details["model_source"] = "current"
+    model_version = core.load_model_metadata(model_dir)["version"]
+
+    previous = ctx.last_success(ctx.stage)
+    previous_version = None if previous is None else _json_field(previous.get("details"), "model_version")
+    if previous_version == model_version:
+        to_score = ctx.read_new(REVIEWS)
+        details["scope"] = "new or changed reviews"
+    else:
+        to_score = silver
+        details["scope"] = "all reviews (scoring model changed)"
+    to_score = to_score.select("review_id", "title", "text")
+    started = time.perf_counter()
+    scored = transform(to_score, model_dir, model_version, ctx.run_id)
+    write = ctx.merge(SENTIMENT, scored, mode="upsert")
+    seconds = time.perf_counter() - started
+    n_scored = write.inserted + write.updated
+    rate = n_scored / seconds if seconds > 0 else 0.0
+    silver.unpersist()
+    details.update({"model_version": model_version, "scored": n_scored, "scoring_seconds": round(seconds, 1),
+                    "reviews_per_second": round(rate)})
+    ctx.say(f"  scored {n_scored:,} reviews with {model_version} in {seconds:.1f}s ({rate:,.0f} reviews/s)")
+    message = f"model {model_version}" + (" (cold start: VADER lexicon)" if details["model_source"] == "cold_start"
+                                          else "")
+    return StageResult(rows_in=n_scored, rows_out=n_scored, message=message, details=details)
+
+
+def _json_field(raw: str | None, key: str):
+    import json
+
+    try:
+        return json.loads(raw or "{}").get(key)
+    except ValueError:
+        return None
+
+
+if __name__ == "__main__":
+    from reviewlake.cli import run_stage_main
+
+    run_stage_main("sentiment")

@@ -1,0 +1,168 @@
+"""MiniLM fine-tuned end to end for 3-class review sentiment (torch; CUDA with fp16 when present, else CPU).
+
+Saved self-contained (encoder config + fp16 safetensors + head + tokenizer.json, about 45 MB), so the
+GPU benchmark can run from a model directory without the PyPI model packages.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from udfs.encoder import MAX_TOKENS, choose_device, length_batches, minilm_dir
+from udfs.sentiment import LABELS, SentimentModel, _texts
+
+
+def _quiet_transformers() -> None:
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+
+
+def _tokenizer(path: Path):
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(path))
+    tok.enable_truncation(MAX_TOKENS)
+    tok.no_padding()
+    return tok
+
+
+class FineTunedModel(SentimentModel):
+    """MiniLM encoder + mean pooling + linear head, all weights trained."""
+
+    kind = "finetuned"
+
+    def __init__(self, encoder, head, tokenizer_file: Path, device: str) -> None:
+        import torch
+
+        self.torch = torch
+        self.device = device
+        self.encoder, self.head = encoder.to(device), head.to(device)
+        self.tokenizer_file = Path(tokenizer_file)
+        self.tokenizer = _tokenizer(self.tokenizer_file)
+        if device == "cuda":
+            self.encoder.half()
+            self.head.half()
+
+    def _pooled(self, ids, mask):
+        hidden = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-6)
+
+    def _tensors(self, encodings, rows):
+        width = max(len(encodings[i].ids) for i in rows)
+        ids = np.zeros((len(rows), width), dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for r, i in enumerate(rows):
+            ids[r, : len(encodings[i].ids)] = encodings[i].ids
+            mask[r, : len(encodings[i].ids)] = 1
+        torch = self.torch
+        return (torch.from_numpy(ids).to(self.device, non_blocking=True),
+                torch.from_numpy(mask).to(self.device, non_blocking=True))
+
+    @classmethod
+    def train(cls, texts: Sequence[str], labels: Sequence[int], time_budget_s: float, device: str = "auto",
+              epochs: int = 2, batch_size: int = 32, learning_rate: float = 5e-5,
+              say=lambda _m: None) -> FineTunedModel:
+        """Fine-tune until `epochs` are done or the time budget is spent (whichever first)."""
+        import torch
+        from transformers import AutoModel
+
+        _quiet_transformers()
+        device = choose_device(device)
+        torch.manual_seed(0)
+        encoder = AutoModel.from_pretrained(str(minilm_dir()))
+        model = cls(encoder, torch.nn.Linear(encoder.config.hidden_size, len(LABELS)),
+                    minilm_dir() / "tokenizer.json", "cpu")
+        model.encoder.to(device).float().train()
+        model.head.to(device).float().train()
+        model.device = device
+        labels_array = np.asarray(labels, dtype=np.int64)
+        counts = np.bincount(labels_array, minlength=len(LABELS)).astype(float)
+        weights = torch.tensor(counts.sum() / (len(LABELS) * np.clip(counts, 1, None)), dtype=torch.float32,
+                               device=device)
+        loss_fn = torch.nn.CrossEntropyLoss(weight=weights)
+        params = list(model.encoder.parameters()) + list(model.head.parameters())
+        optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.01)
+        encodings = model.tokenizer.encode_batch(_texts(texts))
+        rng = np.random.default_rng(0)
+        started, steps, seen = time.perf_counter(), 0, 0
+        use_amp = device == "cuda"
+        scaler = torch.amp.GradScaler("cuda") if use_amp else None
+        for _epoch in range(epochs):
+            order = rng.permutation(len(encodings))
+            for start in range(0, len(order), batch_size):
+                if time.perf_counter() - started > time_budget_s:
+                    break
+                rows = order[start:start + batch_size]
+                ids, mask = model._tensors(encodings, rows)
+                target = torch.from_numpy(labels_array[rows]).to(device)
+                with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
+                    loss = loss_fn(model.head(model._pooled(ids, mask)).float(), target)
+                optimizer.zero_grad(set_to_none=True)
+                if scaler:
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    optimizer.step()
+                steps += 1
+                seen += len(rows)
+        elapsed = time.perf_counter() - started
+        say(f"  fine-tuned on {seen:,} examples ({seen / max(1, len(encodings)):.2f} epochs) in {elapsed:.0f}s")
+        model.encoder.eval()
+        model.head.eval()
+        if device == "cuda":
+            model.encoder.half()
+            model.head.half()
+        model.training_examples = seen
+        return model
+
+    def predict_proba(self, texts: Sequence[str], max_batch: int | None = None) -> np.ndarray:
+        torch = self.torch
+        encodings = self.tokenizer.encode_batch(_texts(texts))
+        out = np.zeros((len(encodings), len(LABELS)), dtype=np.float32)
+        batch = max_batch or (1024 if self.device == "cuda" else 64)
+        with torch.inference_mode():
+            for rows in length_batches([len(e.ids) for e in encodings], batch, batch * 48):
+                ids, mask = self._tensors(encodings, rows)
+                logits = self.head(self._pooled(ids, mask)).float()
+                out[rows] = torch.softmax(logits, dim=1).cpu().numpy()
+        return out
+
+    def save(self, directory: Path) -> None:
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        self.encoder.half().save_pretrained(str(directory / "encoder"), safe_serialization=True)
+        save_file({k: v.half().contiguous() for k, v in self.head.state_dict().items()},
+                  str(directory / "head.safetensors"))
+        shutil.copy(self.tokenizer_file, directory / "tokenizer.json")
+        (directory / "head.json").write_text(json.dumps({"in_features": self.head.in_features,
+                                                          "labels": list(LABELS)}))
+        if self.device != "cuda":
+            self.encoder.float()
+
+    @classmethod
+    def load(cls, directory: Path, device: str = "auto") -> FineTunedModel:
+        import torch
+        from safetensors.torch import load_file
+        from transformers import AutoModel
+
+        _quiet_transformers()
+        directory = Path(directory)
+        device = choose_device(device)
+        encoder = AutoModel.from_pretrained(str(directory / "encoder"), dtype=torch.float32)
+        spec = json.loads((directory / "head.json").read_text())
+        head = torch.nn.Linear(spec["in_features"], len(LABELS))
+        head.load_state_dict({k: v.float() for k, v in load_file(str(directory / "head.safetensors")).items()})
+        model = cls(encoder.eval(), head.eval(), directory / "tokenizer.json", device)
+        return model

@@ -1,0 +1,247 @@
+"""Sentiment models and their plain-Python core (texts -> labels, probabilities, score).
+
+Models, all behind `SentimentModel`:
+- `LexiconModel`: VADER (lexicon shipped in the PyPI package); the cold-start fallback, no training.
+- `NgramModel`: TF-IDF word 1-2-grams + char 2-5-grams, class-balanced logistic regression (fast tier).
+- `EncoderHeadModel`: frozen all-MiniLM-L6-v2 embeddings + logistic head (transformer tier).
+- `FineTunedModel` (udfs/finetune.py): MiniLM fine-tuned end to end (transformer tier, needs torch).
+The Spark UDF in jobs/sentiment.py calls `predict_frame`; nothing here imports Spark.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+LABELS = ("negative", "neutral", "positive")
+NEGATIVE, NEUTRAL, POSITIVE = range(3)
+
+
+def rating_to_label(rating: float | None) -> int | None:
+    """Stars -> class: below 3 negative, 3 neutral, above 3 positive (halves fall on their side)."""
+    if rating is None or (isinstance(rating, float) and math.isnan(rating)):
+        return None
+    return NEGATIVE if rating < 3 else NEUTRAL if rating == 3 else POSITIVE
+
+
+def _texts(texts: Sequence[str | None]) -> list[str]:
+    return ["" if t is None or (isinstance(t, float) and math.isnan(t)) else str(t) for t in texts]
+
+
+class SentimentModel(ABC):
+    """Texts -> (n, 3) class probabilities in LABELS order."""
+
+    kind: str
+
+    @abstractmethod
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    @abstractmethod
+    def save(self, directory: Path) -> None:
+        """Write the model's files into `directory` (metadata.json is the model store's)."""
+
+    @classmethod
+    def load(cls, directory: Path) -> SentimentModel:
+        return cls()
+
+
+def predict_frame(model: SentimentModel, texts: Sequence[str | None]) -> pd.DataFrame:
+    """The UDF core: label, score (= p_positive - p_negative, in [-1, 1]) and the three probabilities."""
+    probabilities = model.predict_proba(_texts(texts)) if len(texts) else np.zeros((0, 3))
+    return pd.DataFrame({
+        "label": np.asarray(LABELS, dtype=object)[probabilities.argmax(axis=1)] if len(texts) else [],
+        "score": probabilities[:, POSITIVE] - probabilities[:, NEGATIVE],
+        "prob_negative": probabilities[:, NEGATIVE],
+        "prob_neutral": probabilities[:, NEUTRAL],
+        "prob_positive": probabilities[:, POSITIVE],
+    })
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+class LexiconModel(SentimentModel):
+    """VADER compound score mapped to probabilities; |compound| < 0.05 reads as neutral (VADER's own rule)."""
+
+    kind = "vader"
+    SHARPNESS = 30.0
+    NEUTRAL_BAND = 0.05
+
+    def __init__(self) -> None:
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+        self._analyzer = SentimentIntensityAnalyzer()
+
+    def save(self, directory: Path) -> None:
+        """Nothing to write: the lexicon ships with the vaderSentiment package."""
+
+    def compound(self, texts: Sequence[str]) -> np.ndarray:
+        return np.array([self._analyzer.polarity_scores(t)["compound"] if t else 0.0 for t in texts])
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        c = self.compound(texts)
+        positive = _sigmoid(self.SHARPNESS * (c - self.NEUTRAL_BAND))
+        negative = _sigmoid(self.SHARPNESS * (-c - self.NEUTRAL_BAND))
+        neutral = np.clip(1.0 - positive - negative, 0.0, None) + 1e-6
+        stacked = np.stack([negative, neutral, positive], axis=1)
+        return stacked / stacked.sum(axis=1, keepdims=True)
+
+
+def _full_proba(classes: np.ndarray, partial: np.ndarray) -> np.ndarray:
+    """Probabilities over all three labels when training saw only some of them."""
+    full = np.zeros((partial.shape[0], len(LABELS)))
+    full[:, classes.astype(int)] = partial
+    return full
+
+
+class NgramModel(SentimentModel):
+    """TF-IDF word 1-2-grams + char_wb 2-5-grams -> class-balanced logistic regression."""
+
+    kind = "ngram"
+
+    def __init__(self, pipeline=None) -> None:
+        self.pipeline = pipeline
+
+    @classmethod
+    def train(cls, texts: Sequence[str], labels: Sequence[int], c: float = 4.0,
+              max_features: int = 400_000) -> NgramModel:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline, make_union
+
+        features = make_union(
+            TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=max_features, sublinear_tf=True,
+                            dtype=np.float32),
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=3, max_features=max_features,
+                            sublinear_tf=True, dtype=np.float32),
+        )
+        # Balanced class weights: real reviews are >90 % positive and macro-F1 is what we select on.
+        head = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
+        pipeline = make_pipeline(features, head)
+        pipeline.fit(_texts(texts), np.asarray(labels))
+        return cls(pipeline)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        head = self.pipeline[-1]
+        return _full_proba(head.classes_, self.pipeline.predict_proba(_texts(texts)))
+
+    def save(self, directory: Path) -> None:
+        import joblib
+
+        joblib.dump(self.pipeline, Path(directory) / "pipeline.joblib", compress=3)
+
+    @classmethod
+    def load(cls, directory: Path) -> NgramModel:
+        import joblib
+
+        return cls(joblib.load(Path(directory) / "pipeline.joblib"))
+
+
+class EncoderHeadModel(SentimentModel):
+    """Frozen MiniLM embeddings -> logistic regression head (weights kept as plain arrays)."""
+
+    kind = "encoder_head"
+
+    def __init__(self, coef: np.ndarray, intercept: np.ndarray, classes: np.ndarray, device: str = "auto") -> None:
+        self.coef, self.intercept, self.classes = coef, intercept, classes
+        self.device = device
+        self._encoder = None
+
+    @property
+    def encoder(self):
+        if self._encoder is None:
+            from udfs.encoder import SentenceEncoder
+
+            self._encoder = SentenceEncoder(self.device)
+        return self._encoder
+
+    @classmethod
+    def train(cls, texts: Sequence[str], labels: Sequence[int], embeddings: np.ndarray | None = None,
+              device: str = "auto") -> EncoderHeadModel:
+        from sklearn.linear_model import LogisticRegression
+
+        model = cls(np.zeros(0), np.zeros(0), np.zeros(0), device)
+        embeddings = model.encoder.encode(_texts(texts)) if embeddings is None else embeddings
+        head = LogisticRegression(C=4.0, class_weight="balanced", max_iter=3000).fit(embeddings, np.asarray(labels))
+        model.coef, model.intercept, model.classes = head.coef_, head.intercept_, head.classes_
+        return model
+
+    def proba_from_embeddings(self, embeddings: np.ndarray) -> np.ndarray:
+        logits = embeddings @ self.coef.T + self.intercept
+        if logits.shape[1] == 1:  # binary head: sklearn keeps one column
+            logits = np.hstack([-logits, logits]) / 2
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return _full_proba(self.classes, exp / exp.sum(axis=1, keepdims=True))
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return self.proba_from_embeddings(self.encoder.encode(_texts(texts)))
+
+    def save(self, directory: Path) -> None:
+        np.savez(Path(directory) / "head.npz", coef=self.coef, intercept=self.intercept, classes=self.classes)
+
+    @classmethod
+    def load(cls, directory: Path, device: str = "auto") -> EncoderHeadModel:
+        arrays = np.load(Path(directory) / "head.npz")
+        return cls(arrays["coef"], arrays["intercept"], arrays["classes"], device)
+
+
+def model_class(kind: str) -> type[SentimentModel]:
+    """The class that loads a saved model of `kind`."""
+    if kind == "finetuned":
+        from udfs.finetune import FineTunedModel
+
+        return FineTunedModel
+    classes = {c.kind: c for c in (LexiconModel, NgramModel, EncoderHeadModel)}
+    if kind not in classes:
+        raise ValueError(f"unknown sentiment model kind {kind!r}")
+    return classes[kind]
+
+
+def load_model_metadata(directory: str | Path) -> dict:
+    return json.loads((Path(directory) / "metadata.json").read_text())
+
+
+def load_model(directory: str | Path) -> SentimentModel:
+    """Load a saved model directory (its metadata.json names the kind)."""
+    return model_class(load_model_metadata(directory)["kind"]).load(Path(directory))
+
+
+def classification_metrics(y_true: Sequence[int], probabilities: np.ndarray) -> dict[str, float]:
+    """Macro-F1 first; balanced accuracy, Cohen's kappa, accuracy, binary macro-F1 (3-star rows excluded,
+    negative vs positive by the larger of the two probabilities) and the 3x3 confusion matrix."""
+    from sklearn.metrics import (
+        accuracy_score,
+        balanced_accuracy_score,
+        cohen_kappa_score,
+        confusion_matrix,
+        f1_score,
+    )
+
+    y_true = np.asarray(y_true)
+    y_pred = probabilities.argmax(axis=1)
+    labels = list(range(len(LABELS)))
+    metrics = {
+        "macro_f1": f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0),
+        "balanced_accuracy": balanced_accuracy_score(y_true, y_pred),
+        "cohen_kappa": cohen_kappa_score(y_true, y_pred, labels=labels),
+        "accuracy": accuracy_score(y_true, y_pred),
+    }
+    polar = y_true != NEUTRAL
+    if polar.any():
+        binary_pred = np.where(probabilities[polar, POSITIVE] >= probabilities[polar, NEGATIVE], POSITIVE, NEGATIVE)
+        metrics["binary_macro_f1"] = f1_score(y_true[polar], binary_pred, labels=[NEGATIVE, POSITIVE],
+                                              average="macro", zero_division=0)
+    matrix = confusion_matrix(y_true, y_pred, labels=labels)
+    for i, true_label in enumerate(LABELS):
+        for j, predicted in enumerate(LABELS):
+            metrics[f"confusion.{true_label}.{predicted}"] = float(matrix[i, j])
+    metrics["n"] = float(len(y_true))
+    return {k: float(v) for k, v in metrics.items()}
