@@ -146,21 +146,19 @@ def _cached_model(model_dir: str) -> core.SentimentModel:
     if model_dir not in _MODEL_CACHE:
         _one_thread_per_worker()
         _MODEL_CACHE[model_dir] = core.load_model(model_dir)
+        _one_thread_per_worker()
     return _MODEL_CACHE[model_dir]
 
 
 def _one_thread_per_worker() -> None:
     """Spark already runs one Python worker per core; multi-threaded kernels inside each would fight."""
     import os
+    import sys
 
     os.environ["REVIEWLAKE_ONNX_THREADS"] = "1"
-    try:
-        import torch
-
-        if not torch.cuda.is_available():
-            torch.set_num_threads(1)
-    except ImportError:
-        pass
+    torch = sys.modules.get("torch")  # only models that use torch import it; don't pay for it otherwise
+    if torch is not None and not torch.cuda.is_available():
+        torch.set_num_threads(1)
 
 
 def sentiment_udf(model_dir: str):

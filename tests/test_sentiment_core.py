@@ -1,0 +1,114 @@
+"""Sentiment cores without Spark: labels, metrics, models, round-trips, batching."""
+
+import numpy as np
+import pytest
+
+from udfs import sentiment as core
+from udfs.encoder import SentenceEncoder, cuda_available, length_batches
+
+POSITIVE = ["great product, works perfectly", "love it, excellent quality", "fantastic, highly recommend",
+            "really impressive and solid", "excellent value, very happy"]
+NEGATIVE = ["terrible, broke after a week", "awful quality, do not buy", "disappointing and poor",
+            "waste of money, returning it", "cheap and flimsy, very bad"]
+NEUTRAL = ["it is okay, nothing special", "average, does the job", "fine for the price, okay",
+           "neither good nor bad, average", "okay product, it is fine"]
+TEXTS = POSITIVE * 4 + NEGATIVE * 4 + NEUTRAL * 4
+LABELS = [core.POSITIVE] * 20 + [core.NEGATIVE] * 20 + [core.NEUTRAL] * 20
+
+
+@pytest.mark.parametrize(("rating", "label"), [(1, 0), (2.5, 0), (3, 1), (3.5, 2), (5, 2), (None, None),
+                                               (float("nan"), None)])
+def test_rating_to_label(rating, label):
+    assert core.rating_to_label(rating) == label
+
+
+def test_metrics_known_answers():
+    perfect = np.eye(3)[[0, 1, 2, 2]]
+    metrics = core.classification_metrics([0, 1, 2, 2], perfect)
+    assert metrics["macro_f1"] == 1.0 and metrics["cohen_kappa"] == 1.0
+    assert metrics["confusion.positive.positive"] == 2.0
+    # The majority class on skewed data: high accuracy, macro-F1 of one class in three.
+    majority = np.tile([0.0, 0.0, 1.0], (10, 1))
+    skewed = core.classification_metrics([2] * 9 + [0], majority)
+    assert skewed["accuracy"] == 0.9
+    assert skewed["macro_f1"] == pytest.approx((2 * 0.9 / 1.9) / 3)
+    assert skewed["balanced_accuracy"] == pytest.approx(0.5)
+    assert skewed["cohen_kappa"] == 0.0
+
+
+def test_predict_frame_contract():
+    model = core.LexiconModel()
+    frame = core.predict_frame(model, ["I love this, it is wonderful", "Horrible. I hate it.", None, ""])
+    assert list(frame["label"]) == ["positive", "negative", "neutral", "neutral"]
+    assert np.allclose(frame[["prob_negative", "prob_neutral", "prob_positive"]].sum(axis=1), 1)
+    assert np.allclose(frame["score"], frame["prob_positive"] - frame["prob_negative"])
+    assert frame["score"].between(-1, 1).all()
+    assert len(core.predict_frame(model, [])) == 0
+
+
+def _round_trip(model, tmp_path):
+    directory = tmp_path / model.kind
+    directory.mkdir()
+    model.save(directory)
+    (directory / "metadata.json").write_text(f'{{"kind": "{model.kind}", "version": "t"}}')
+    return core.load_model(directory)
+
+
+def test_ngram_model_learns_and_round_trips(tmp_path):
+    model = core.NgramModel.train(TEXTS, LABELS)
+    probe = ["excellent, love it", "awful, broke", "it is okay, average"]
+    assert list(core.predict_frame(model, probe)["label"]) == ["positive", "negative", "neutral"]
+    loaded = _round_trip(model, tmp_path)
+    assert np.array_equal(loaded.predict_proba(probe), model.predict_proba(probe))
+
+
+def test_ngram_model_with_a_missing_class_still_gives_three_columns():
+    model = core.NgramModel.train(POSITIVE * 2 + NEGATIVE * 2, [2] * 10 + [0] * 10)
+    probabilities = model.predict_proba(["great", "bad"])
+    assert probabilities.shape == (2, 3) and np.all(probabilities[:, core.NEUTRAL] == 0)
+
+
+def test_encoder_embeddings_are_normalised_and_meaningful():
+    encoder = SentenceEncoder("cpu")
+    vectors = encoder.encode(["the battery lasts all day", "battery life is long", "the blender is loud", ""])
+    assert vectors.shape == (4, 384)
+    assert np.allclose(np.linalg.norm(vectors[:3], axis=1), 1, atol=1e-3)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+    # Batching by length must not change results: one-at-a-time equals batched.
+    single = np.vstack([encoder.encode([t]) for t in ["the battery lasts all day", "the blender is loud"]])
+    assert np.allclose(single, vectors[[0, 2]], atol=1e-4)
+
+
+def test_encoder_head_round_trip(tmp_path):
+    model = core.EncoderHeadModel.train(TEXTS, LABELS, device="cpu")
+    loaded = _round_trip(model, tmp_path)
+    probe = ["excellent, love it", "awful, broke"]
+    assert np.allclose(loaded.predict_proba(probe), model.predict_proba(probe), atol=1e-6)
+    assert list(core.predict_frame(loaded, probe)["label"]) == ["positive", "negative"]
+
+
+def test_finetuned_round_trip(tmp_path):
+    from udfs.finetune import FineTunedModel
+
+    model = FineTunedModel.train(TEXTS, LABELS, time_budget_s=60, device="cpu", epochs=3, batch_size=16)
+    loaded = _round_trip(model, tmp_path)
+    probe = ["excellent, love it", "awful, broke after a week"]
+    # Saved in fp16: predictions agree to fp16 precision.
+    assert np.allclose(loaded.predict_proba(probe), model.predict_proba(probe), atol=2e-2)
+    assert (tmp_path / "finetuned" / "tokenizer.json").exists()
+
+
+def test_length_batches_known_answer():
+    batches = length_batches([5, 1, 9, 2, 8], max_batch=2, max_tokens_per_batch=100)
+    assert [b.tolist() for b in batches] == [[1, 3], [0, 4], [2]]
+    by_tokens = length_batches([10, 10, 10, 10], max_batch=10, max_tokens_per_batch=25)
+    assert [len(b) for b in by_tokens] == [2, 2]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not cuda_available(), reason="needs a CUDA GPU")
+def test_cuda_encoder_matches_cpu():
+    texts = ["the battery lasts all day", "the blender is loud"]
+    cpu = SentenceEncoder("cpu").encode(texts)
+    gpu = SentenceEncoder("cuda").encode(texts)
+    assert (cpu * gpu).sum(axis=1).min() > 0.98  # int8 CPU vs fp16 GPU: same direction
