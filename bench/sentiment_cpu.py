@@ -53,7 +53,7 @@ def _timed(frame) -> float:
 
 def _row_udf(model_dir: str):
     @F.udf(StringType())
-    def label_one(text: str) -> str:
+    def label_one(text):
         model = sentiment._cached_model(model_dir)
         return core.predict_frame(model, [text])["label"].iloc[0]
 

@@ -80,6 +80,7 @@ def run(ctx: StageContext) -> StageResult:
     result = validate(reviews, lambda: silver_reviews.build_suite(ctx.config.clean, ctx.params.run_date),
                       ctx.lake_root, silver_reviews.SUITE_NAME)
     rows = reviews.count()
+    reviews.unpersist()  # GX's Spark datasource caches the frame it validated; later stages need the memory
     ctx.say(f"  {result.evaluated} expectations on {rows:,} rows; Data Docs: {result.docs_index}")
     if not result.success:
         raise QualityGateFailed(

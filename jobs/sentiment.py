@@ -8,6 +8,7 @@ model changed) with a pandas iterator UDF that loads the model once per Python w
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -247,8 +248,8 @@ def _lexicon_model_dir(store: ModelStore) -> str:
     if LEXICON_VERSION not in store.versions():
         directory = store.path(LEXICON_VERSION)
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "metadata.json").write_text('{"kind": "vader", "tier": "lexicon", "version": "'
-                                                 + LEXICON_VERSION + '"}')
+        (directory / "metadata.json").write_text(
+            json.dumps({"kind": "vader", "tier": "lexicon", "version": LEXICON_VERSION}))
     return str(store.path(LEXICON_VERSION))
 
 
@@ -305,8 +306,6 @@ def run(ctx: StageContext) -> StageResult:
 
 
 def _json_field(raw: str | None, key: str):
-    import json
-
     try:
         return json.loads(raw or "{}").get(key)
     except ValueError:

@@ -227,6 +227,58 @@ def jars(quiet: Annotated[bool, typer.Option("--quiet", help="Print nothing when
         console.print(f"{', '.join(delta_coordinates())}: {len(paths)} jars cached under {config.cache_dir}")
 
 
+@app.command("detect-anomalies")
+def detect_anomalies(
+    input: Annotated[Path, typer.Option("--input", help="CSV with a time column and a value column")],
+    time_col: Annotated[str, typer.Option(help="Timestamp column (ISO 8601 or epoch seconds)")],
+    value_col: Annotated[str, typer.Option(help="Numeric column to score")],
+    output: Annotated[Path, typer.Option(help="CSV to write: input rows + expected, z, score, is_anomaly")],
+    entity_col: Annotated[str | None, typer.Option(help="Column naming independent series")] = None,
+    threshold: Annotated[float, typer.Option(help="|z| at which a point is flagged")] = 4.0,
+    direction: Annotated[str, typer.Option(help="up, down or both")] = "both",
+    counts: Annotated[bool, typer.Option("--counts", help="Values are event counts (Poisson floor)")] = False,
+    season: Annotated[str | None, typer.Option(help="Season length, e.g. 7d, 1d, 1h (default: inferred)")] = None,
+) -> None:
+    """Score any metrics CSV with the pipeline's anomaly detector (no Spark)."""
+    import pandas as pd
+
+    from udfs.anomaly import DetectorSettings, detect_many
+
+    if not input.is_file():
+        raise UserError(f"input not found: {input}")
+    if direction not in ("up", "down", "both"):
+        raise UserError(f"--direction must be up, down or both, not {direction!r}")
+    try:
+        frame = pd.read_csv(input)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
+        raise UserError(f"{input} is not a readable CSV: {str(error).splitlines()[0]}") from None
+    missing = [c for c in (time_col, value_col, entity_col) if c and c not in frame.columns]
+    if missing:
+        raise UserError(f"{input} has no column(s) {missing}; columns are {list(frame.columns)}")
+    parsed = pd.to_datetime(frame[time_col], utc=True, errors="coerce", format="mixed")
+    numeric_time = pd.to_numeric(frame[time_col], errors="coerce")
+    parsed = parsed.where(numeric_time.isna(), pd.to_datetime(numeric_time, unit="s", utc=True, errors="coerce"))
+    bad_times = frame.loc[parsed.isna(), time_col]
+    if len(bad_times):
+        raise UserError(f"{len(bad_times)} row(s) of {input} have unparseable {time_col!r} values, e.g. "
+                        f"{bad_times.astype(str).head(3).tolist()}")
+    values = pd.to_numeric(frame[value_col], errors="coerce")
+    frame = frame.assign(**{time_col: parsed, value_col: values})
+    try:
+        settings = DetectorSettings(threshold=threshold, direction=direction, counts=counts,
+                                    season=pd.Timedelta(season) if season else None)
+    except ValueError:
+        raise UserError(f"--season must look like 7d, 1d or 1h, not {season!r}") from None
+    scored = detect_many(frame, entity_col, settings, time_col, value_col)
+    extra = [c for c in frame.columns if c not in (time_col, value_col, entity_col)]
+    if extra:  # carry the user's other columns through, row for row
+        key = [c for c in (entity_col, time_col) if c]
+        scored = scored.merge(frame[key + extra].drop_duplicates(key), on=key, how="left")
+    scored.to_csv(output, index=False)
+    console.print(f"{len(scored):,} rows scored ({int(values.isna().sum()):,} without a numeric value, kept "
+                  f"unscored); {int(scored['is_anomaly'].sum()):,} anomalies -> {output}")
+
+
 @app.command("submit-args")
 def submit_args(app_name: Annotated[str, typer.Option(help="spark.app.name")] = "reviewlake") -> None:
     """Print the spark-submit options (jars and conf) the session factory would use, one per line."""

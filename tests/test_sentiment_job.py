@@ -139,3 +139,21 @@ def test_transformer_tier_on_cpu(spark, sentiment_config, lake):
     gold = DeltaTable(str(config.lake / "gold/review_sentiment")).to_pandas()
     assert len(gold) == result.details["scored"] > 1000
     assert (gold["model_version"] == version).all()
+
+
+@pytest.mark.slow
+def test_a_worse_retrained_model_is_saved_but_not_promoted(spark, sentiment_config, lake):
+    _sentiment_run(sentiment_config, "s1")
+    store = ModelStore(sentiment_config.lake, "sentiment")
+    first = store.current()
+    # A frozen-encoder head on 200 reviews cannot match the n-gram model trained on all of them.
+    weak = replace(sentiment_config.sentiment, tier="transformer", encoder_train_rows=200, finetune_on_cpu=False)
+    result = _sentiment_run(replace(sentiment_config, sentiment=weak), "s2", retrain=True)
+    training = result.details["training"]
+    assert training["trained"].startswith("encoder_head-")
+    assert training["promoted"] is False
+    assert "on the same holdout" in training["promotion_reason"]
+    assert store.current() == first
+    assert training["trained"] in store.versions()
+    # Nothing changed for scoring: the current model still scores (incrementally: nothing new).
+    assert result.details["model_version"] == first and result.details["scored"] == 0

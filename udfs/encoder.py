@@ -70,7 +70,8 @@ def length_batches(lengths: Sequence[int], max_batch: int, max_tokens_per_batch:
     return batches
 
 
-def _pad(encodings: list, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def pad_batch(encodings: list, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids and attention mask of the encodings at `rows`, right-padded to the longest."""
     width = max(len(encodings[i].ids) for i in rows)
     ids = np.zeros((len(rows), width), dtype=np.int64)
     mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -119,7 +120,7 @@ class SentenceEncoder:
         lengths = [len(e.ids) for e in encodings]
         batch = max_batch or (1024 if self.device == "cuda" else 64)
         for rows in length_batches(lengths, batch, batch * 48):
-            ids, mask = _pad(encodings, rows)
+            ids, mask = pad_batch(encodings, rows)
             out[rows] = self._embed(ids, mask)
         return out
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from udfs.encoder import MAX_TOKENS, choose_device, length_batches, minilm_dir
+from udfs.encoder import MAX_TOKENS, choose_device, length_batches, minilm_dir, pad_batch
 from udfs.sentiment import LABELS, SentimentModel, _texts
 
 
@@ -57,12 +57,7 @@ class FineTunedModel(SentimentModel):
         return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-6)
 
     def _tensors(self, encodings, rows):
-        width = max(len(encodings[i].ids) for i in rows)
-        ids = np.zeros((len(rows), width), dtype=np.int64)
-        mask = np.zeros((len(rows), width), dtype=np.int64)
-        for r, i in enumerate(rows):
-            ids[r, : len(encodings[i].ids)] = encodings[i].ids
-            mask[r, : len(encodings[i].ids)] = 1
+        ids, mask = pad_batch(encodings, rows)
         torch = self.torch
         return (torch.from_numpy(ids).to(self.device, non_blocking=True),
                 torch.from_numpy(mask).to(self.device, non_blocking=True))
