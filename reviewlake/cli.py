@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -94,13 +94,16 @@ def run(
     sentiment_tier: TierOption = None,
     sentiment_model: ModelOption = None,
     retrain: RetrainOption = False,
+    backfill_from: Annotated[str | None, typer.Option(help="anomalies: recompute periods from YYYY-MM-DD")] = None,
+    backfill_to: Annotated[str | None, typer.Option(help="anomalies: recompute periods up to YYYY-MM-DD")] = None,
     lake: LakeOption = None,
     config_file: ConfigOption = None,
 ) -> None:
     """Run pipeline stages on input files."""
     config = _config(lake, config_file)
     outcomes = _run(config, tuple(input or ()), fmt, products, stages, run_date,
-                    {"sentiment_tier": sentiment_tier, "sentiment_model": sentiment_model, "retrain": retrain})
+                    {"sentiment_tier": sentiment_tier, "sentiment_model": sentiment_model, "retrain": retrain,
+                     "backfill_from": backfill_from, "backfill_to": backfill_to})
     _print_outcomes(outcomes)
 
 
@@ -135,8 +138,11 @@ def demo(
     else:
         console.print(f"reusing synthetic data in {out}")
     truth = json.loads((out / "ground_truth.json").read_text())
+    # The synthetic reviews end on a fixed day; running "as of" the next day keeps the anomaly series from
+    # growing years of empty days up to today.
+    as_of = date.fromisoformat(truth["start_date"]) + timedelta(days=truth["n_days"])
     outcomes = _run(config, (str(out / truth["reviews_file"]),), "auto", str(out / truth["products_file"]),
-                    None, None, {"sentiment_tier": sentiment_tier})
+                    None, as_of.isoformat(), {"sentiment_tier": sentiment_tier})
     _print_outcomes(outcomes)
     _print_tables(config.lake)
     docs = config.lake / "ops" / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
@@ -309,6 +315,8 @@ def run_stage_main(stage: str, argv: list[str] | None = None) -> None:
     parser.add_argument("--sentiment-tier")
     parser.add_argument("--sentiment-model")
     parser.add_argument("--retrain", action="store_true")
+    parser.add_argument("--backfill-from")
+    parser.add_argument("--backfill-to")
     args = parser.parse_args(argv)
 
     def execute() -> None:
@@ -317,7 +325,7 @@ def run_stage_main(stage: str, argv: list[str] | None = None) -> None:
 
         config = load_config().with_lake(args.lake)
         options = {"sentiment_tier": args.sentiment_tier, "sentiment_model": args.sentiment_model,
-                   "retrain": args.retrain}
+                   "retrain": args.retrain, "backfill_from": args.backfill_from, "backfill_to": args.backfill_to}
         params = RunParams(inputs=tuple(args.input), input_format=args.format, products=args.products,
                            run_date=_parse_run_date(args.run_date), stages=(stage,),
                            options={k: v for k, v in options.items() if v not in (None, False)})

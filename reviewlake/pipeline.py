@@ -24,6 +24,7 @@ STAGE_MODULES = {
     "clean": "jobs.clean",
     "quality": "expectations.gate",
     "sentiment": "jobs.sentiment",
+    "anomalies": "jobs.anomalies",
 }
 
 

@@ -198,9 +198,29 @@ def _make_review(rng: random.Random, user_id: str, name: str, product: Product, 
                   verified=rng.random() < 0.85, votes=int(rng.expovariate(0.5)))
 
 
+MIN_DROP_REVIEWS = 4
+
+
+def _busiest_window(reviews: list[Review], days: int) -> tuple[datetime, datetime, list[Review]]:
+    """The `days`-long window (starting at midnight of a review's day) holding most of these reviews."""
+    ordered = sorted(reviews, key=lambda r: r.ts)
+    best: tuple[datetime, datetime, list[Review]] = (START_DATE, START_DATE, [])
+    j = 0
+    for i, first in enumerate(ordered):
+        start = first.ts.replace(hour=0, minute=0, second=0, microsecond=0)
+        end = start + timedelta(days=days)
+        j = max(j, i)
+        while j < len(ordered) and ordered[j].ts < end:
+            j += 1
+        if j - i > len(best[2]) and start >= START_DATE + timedelta(days=120):
+            best = (start, end, ordered[i:j])
+    return best
+
+
 def _plant_anomalies(rng: random.Random, products: list[Product], reviews: list[Review],
                      budget: int) -> tuple[list[Review], list[dict]]:
-    """Volume spikes (extra reviews in 3 days) and rating drops (14 bad days) on a few popular products."""
+    """Volume spikes (extra reviews in 3 days) and rating drops (the product's busiest 14 days turn bad) on a
+    few popular products; the first 120 days stay clean so detectors have history."""
     counts: dict[str, int] = {}
     for r in reviews:
         counts[r.product.product_id] = counts.get(r.product.product_id, 0) + 1
@@ -223,15 +243,16 @@ def _plant_anomalies(rng: random.Random, products: list[Product], reviews: list[
                               "start": start.date().isoformat(),
                               "end": (start + timedelta(days=2)).date().isoformat(), "extra_reviews": spike_size})
         else:
-            end = start + timedelta(days=14)
-            for r in by_product[product.product_id]:
-                if start <= r.ts < end:
-                    sentiment = rng.uniform(-1, -0.5)
-                    r.rating = _rating_from_sentiment(sentiment)
-                    r.title, r.text = _review_text(rng, product, sentiment, sarcastic=False)
+            start, end, hit = _busiest_window(by_product[product.product_id], days=14)
+            if len(hit) < MIN_DROP_REVIEWS:
+                continue  # too quiet to show a drop: planting one would only test luck
+            for r in hit:
+                sentiment = rng.uniform(-1, -0.5)
+                r.rating = _rating_from_sentiment(sentiment)
+                r.title, r.text = _review_text(rng, product, sentiment, sarcastic=False)
             anomalies.append({"kind": "rating_drop", "entity_type": "product", "entity_id": product.product_id,
                               "start": start.date().isoformat(),
-                              "end": (end - timedelta(days=1)).date().isoformat()})
+                              "end": (end - timedelta(days=1)).date().isoformat(), "reviews_affected": len(hit)})
     return extra, anomalies
 
 

@@ -126,3 +126,17 @@ def test_cli_on_an_irregular_csv(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "reviewlake.cli", "detect-anomalies", *args[:4], "--value-col",
                           "nope", "--output", str(out)], capture_output=True, text=True)
     assert bad.returncode == 2 and "no column" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_averages_over_few_reviews_need_more_evidence():
+    rng = np.random.default_rng(8)
+    ratings = np.clip(rng.normal(4.5, 0.1, 100), 1, 5)
+    support = np.full(100, 1.0)
+    ratings[70] = 1.0                       # one angry review on a quiet day
+    support[85:90] = 30.0
+    ratings[85:90] = 2.0                    # thirty reviews a day averaging two stars
+    frame = daily(ratings).assign(n=support)
+    settings = DetectorSettings(direction="down", unit_sd=1.2)
+    assert flagged_days(detect(frame, settings, support_col="n")) == [85, 86, 87, 88, 89]
+    # Without the support floor the single review would alarm.
+    assert 70 in flagged_days(detect(frame, DetectorSettings(direction="down")))

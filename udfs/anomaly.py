@@ -4,7 +4,8 @@ Method (seasonal robust baseline, causal):
 - expected value at t = median of the values one, two, ... K seasons earlier (same weekday for daily
   data, same time of day for sub-daily data), found by timestamp, so irregular series work; when fewer than
   two such values exist, the median of the last 7 points stands in.
-- spread at t = 1.4826 x median |residual| of the previous `window` points (MAD); for counts it is
+- spread at t = 1.4826 x median |residual| of the previous `window` points (MAD; for averages, residuals are
+  scaled by sqrt(n observations) first and the spread by 1/sqrt(n_t) after); for counts it is
   floored by sqrt(expected) + 1 (a Poisson standard deviation plus slack), so quiet series with a few
   reviews a day do not alarm on every 3 instead of 1.
 - z = (value - expected) / spread; a point is an anomaly when |z| >= threshold in the watched direction and
@@ -38,6 +39,7 @@ class DetectorSettings:
     threshold: float = 4.0               # |z| at which a point is an anomaly
     direction: str = "both"              # up | down | both
     counts: bool = False                 # Poisson floor on the spread
+    unit_sd: float | None = None         # means: sd of one observation; spread >= unit_sd / sqrt(support)
     min_spread: float = 1e-6
 
 
@@ -66,12 +68,16 @@ def _same_phase_values(times: np.ndarray, values: np.ndarray, season: np.int64, 
 
 
 def detect(series: pd.DataFrame, settings: DetectorSettings | None = None, time_col: str = "timestamp",
-           value_col: str = "value") -> pd.DataFrame:
-    """Score every point of one series; returns the input columns plus expected, score, is_anomaly, z."""
+           value_col: str = "value", support_col: str | None = None) -> pd.DataFrame:
+    """Score every point of one series; returns the input columns plus expected, score, is_anomaly, z.
+
+    `support_col` (with settings.unit_sd) names how many observations each value averages: a mean rating
+    over two reviews may swing far without meaning anything.
+    """
     settings = settings or DetectorSettings()
     if settings.direction not in ("up", "down", "both"):
         raise ValueError(f"direction must be up, down or both, not {settings.direction!r}")
-    frame = series[[time_col, value_col]].copy()
+    frame = series[[time_col, value_col] + ([support_col] if support_col else [])].copy()
     frame[time_col] = pd.to_datetime(frame[time_col], utc=True)
     frame = frame.sort_values(time_col, kind="stable").reset_index(drop=True)
     values = frame[value_col].to_numpy(dtype=float)
@@ -94,8 +100,15 @@ def detect(series: pd.DataFrame, settings: DetectorSettings | None = None, time_
     expected = np.where(np.isnan(seasonal), recent, seasonal)
 
     residual = values - expected
-    spread = (pd.Series(np.abs(residual)).rolling(settings.window, min_periods=max(3, settings.window // 4))
+    # An average over n observations has sd ~ 1/sqrt(n): residuals are put on a one-observation scale
+    # before their MAD is taken, then scaled back for each point's own n.
+    root_n = (np.sqrt(np.clip(frame[support_col].to_numpy(dtype=float), 1.0, None))
+              if support_col else np.ones(len(values)))
+    spread = (pd.Series(np.abs(residual * root_n)).rolling(settings.window, min_periods=max(3, settings.window // 4))
               .median().shift(1).to_numpy() * MAD_TO_SIGMA)
+    if settings.unit_sd:
+        spread = np.fmax(spread, settings.unit_sd)
+    spread = spread / root_n
     if settings.counts:
         # Poisson sd plus one count of slack: a median of a few small counts runs low.
         spread = np.fmax(spread, np.sqrt(np.clip(expected, 1.0, None)) + 1.0)

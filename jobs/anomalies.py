@@ -1,0 +1,169 @@
+"""Anomalies: silver.reviews (+ gold.review_sentiment) -> gold.metric_anomalies.
+
+Builds daily and weekly series per category and per product (review_count, mean_rating, negative_share;
+missing periods are explicit: 0 reviews, null rating), scores each series with udfs.anomaly.detect through
+`applyInPandas`, and writes only complete periods (a day or week that has ended before the run date).
+Nightly runs insert the periods not yet in the table; `--backfill-from/--backfill-to` recompute a range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+
+import pandas as pd
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import (
+    BooleanType,
+    DateType,
+    DoubleType,
+    StringType,
+    StructField,
+    StructType,
+)
+
+from reviewlake.context import StageContext, StageResult
+from reviewlake.errors import UserError
+from udfs.anomaly import DETECTOR_VERSION, DetectorSettings, detect
+
+REVIEWS, SENTIMENT, ANOMALIES = "silver.reviews", "gold.review_sentiment", "gold.metric_anomalies"
+# metric -> (watched direction, is a count, sd of one review's contribution for averaged metrics)
+METRICS = {"review_count": ("up", True, None), "mean_rating": ("down", False, 1.2),
+           "negative_share": ("up", False, 0.5)}
+
+
+@dataclass(frozen=True)
+class SeriesPlan:
+    """Which entities get which granularity."""
+
+    min_reviews_weekly: int = 10     # products below this are too sparse to say anything
+    min_reviews_daily: int = 100     # daily product series only for busy products
+
+
+_SCORED = StructType([
+    StructField("entity_type", StringType()), StructField("entity_id", StringType()),
+    StructField("metric", StringType()), StructField("period_start", DateType()),
+    StructField("value", DoubleType()), StructField("expected", DoubleType()),
+    StructField("score", DoubleType()), StructField("is_anomaly", BooleanType()),
+])
+
+
+def review_facts(reviews: DataFrame, sentiment: DataFrame | None) -> DataFrame:
+    """One row per dated review: category, product, date, rating, is_negative (sentiment, else stars)."""
+    facts = reviews.where(F.col("review_date").isNotNull()).select(
+        "review_id", "product_id", F.coalesce("category", F.lit("unknown")).alias("category"), "review_date",
+        "rating")
+    if sentiment is not None:
+        facts = facts.join(sentiment.select("review_id", "label"), "review_id", "left")
+        negative = F.when(F.col("label").isNotNull(), F.col("label") == "negative").otherwise(F.col("rating") < 3)
+    else:
+        negative = F.col("rating") < 3
+    return facts.withColumn("is_negative", negative.cast("double"))
+
+
+def metric_series(facts: DataFrame, granularity: str, entity_type: str, last_complete: date,
+                  min_reviews: int) -> DataFrame:
+    """(entity_type, entity_id, granularity, period_start, review_count, mean_rating, negative_share) with every
+    period from the entity's first review to `last_complete` present (0 reviews, null averages when empty)."""
+    entity = "category" if entity_type == "category" else "product_id"
+    unit = F.col("review_date") if granularity == "daily" else F.date_trunc("week", "review_date").cast("date")
+    step = F.expr("INTERVAL 1 DAY") if granularity == "daily" else F.expr("INTERVAL 7 DAYS")
+    per_period = facts.groupBy(F.col(entity).alias("entity_id"), unit.alias("period_start")).agg(
+        F.count("*").cast("double").alias("review_count"), F.avg("rating").alias("mean_rating"),
+        F.avg("is_negative").alias("negative_share"))
+    last = F.lit(last_complete) if granularity == "daily" else F.date_trunc("week", F.lit(last_complete)).cast("date")
+    entities = per_period.groupBy("entity_id").agg(
+        F.min("period_start").alias("first"), F.sum("review_count").alias("total")).where(
+        F.col("total") >= min_reviews)
+    calendar = entities.select("entity_id", F.explode(F.sequence("first", last, step)).alias("period_start"))
+    return (
+        calendar.join(per_period, ["entity_id", "period_start"], "left")
+        .where(F.col("period_start") <= last)
+        .select(F.lit(entity_type).alias("entity_type"), "entity_id", F.lit(granularity).alias("granularity"),
+                "period_start", F.coalesce("review_count", F.lit(0.0)).alias("review_count"), "mean_rating",
+                "negative_share")
+    )
+
+
+def _score_group(frame: pd.DataFrame) -> pd.DataFrame:
+    metric, granularity = frame["metric"].iloc[0], frame["granularity"].iloc[0]
+    direction, counts, unit_sd = METRICS[metric]
+    settings = DetectorSettings(direction=direction, counts=counts, unit_sd=unit_sd,
+                                min_history=14 if granularity == "daily" else 8)
+    scored = detect(frame.rename(columns={"period_start": "timestamp"}), settings, support_col="support")
+    return pd.DataFrame({
+        "entity_type": frame["entity_type"].iloc[0],
+        "entity_id": frame["entity_id"].iloc[0],
+        # Daily and weekly series of one entity share period starts (Mondays): the metric name tells them apart.
+        "metric": f"{metric}_{granularity}",
+        "period_start": scored["timestamp"].dt.date,
+        "value": scored["value"], "expected": scored["expected"], "score": scored["score"],
+        "is_anomaly": scored["is_anomaly"],
+    })
+
+
+def transform(series: DataFrame, run_id: str) -> DataFrame:
+    """Score every (entity, granularity, metric) series; no look-ahead, so history never changes."""
+    long = series.select(
+        "entity_type", "entity_id", "granularity", "period_start",
+        F.explode(F.array(*[F.struct(F.lit(m).alias("metric"), F.col(m).cast("double").alias("value"))
+                            for m in METRICS])).alias("m"),
+        F.col("review_count").alias("support"),
+    ).select("entity_type", "entity_id", "granularity", "period_start", "m.metric", "m.value", "support")
+    scored = long.groupBy("entity_type", "entity_id", "granularity", "metric").applyInPandas(_score_group, _SCORED)
+    return scored.withColumn("detector", F.lit(DETECTOR_VERSION)).withColumn("run_id", F.lit(run_id))
+
+
+def run(ctx: StageContext) -> StageResult:
+    """Score complete periods up to the day before the run date; insert new ones (or upsert a backfill)."""
+    options = ctx.params.options
+    plan = SeriesPlan(**{k: options[k] for k in asdict(SeriesPlan()) if k in options})
+    last_complete = ctx.params.run_date - timedelta(days=1)
+    reviews = ctx.read(REVIEWS)
+    sentiment = ctx.read(SENTIMENT) if ctx.lake.exists(SENTIMENT) else None
+    facts = review_facts(reviews, sentiment).cache()
+    parts = [
+        metric_series(facts, "daily", "category", last_complete, 1),
+        metric_series(facts, "weekly", "category", last_complete - timedelta(days=6), 1),
+        metric_series(facts, "daily", "product", last_complete, plan.min_reviews_daily),
+        metric_series(facts, "weekly", "product", last_complete - timedelta(days=6), plan.min_reviews_weekly),
+    ]
+    series = parts[0]
+    for part in parts[1:]:
+        series = series.unionByName(part)
+    scored = transform(series, ctx.run_id)
+    backfill = _backfill_range(options)
+    if backfill:
+        scored = scored.where(F.col("period_start").between(*backfill))
+        write = ctx.merge(ANOMALIES, scored, mode="upsert")
+    else:
+        write = ctx.merge(ANOMALIES, scored, mode="insert_only")
+    written = write.inserted + write.updated
+    flagged = ctx.read(ANOMALIES).where("is_anomaly").count()
+    facts.unpersist()
+    ctx.say(f"  {written:,} periods written ({'backfill ' + str(backfill) if backfill else 'new periods'}); "
+            f"{flagged:,} anomalies in the table; sentiment {'used' if sentiment is not None else 'absent: stars'}")
+    return StageResult(rows_in=written, rows_out=written, message=f"{flagged:,} anomalies in table",
+                       details={"written": written, "backfill": [str(d) for d in backfill] if backfill else None,
+                                "detector": DETECTOR_VERSION, "plan": asdict(plan)})
+
+
+def _backfill_range(options: dict) -> tuple[date, date] | None:
+    start, end = options.get("backfill_from"), options.get("backfill_to")
+    if not start and not end:
+        return None
+    try:
+        first = date.fromisoformat(start) if start else date(1995, 1, 1)
+        last = date.fromisoformat(end) if end else date.today()
+    except ValueError:
+        raise UserError("--backfill-from/--backfill-to must be YYYY-MM-DD") from None
+    if first > last:
+        raise UserError(f"--backfill-from {first} is after --backfill-to {last}")
+    return first, last
+
+
+if __name__ == "__main__":
+    from reviewlake.cli import run_stage_main
+
+    run_stage_main("anomalies")
