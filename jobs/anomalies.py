@@ -1,9 +1,10 @@
-"""Anomalies: silver.reviews (+ gold.review_sentiment) -> gold.metric_anomalies.
+"""Anomalies: silver.reviews (+ gold.review_sentiment) -> gold.metric_anomalies, gold.product_ts_clusters.
 
 Builds daily and weekly series per category and per product (review_count, mean_rating, negative_share;
 missing periods are explicit: 0 reviews, null rating), scores each series with udfs.anomaly.detect through
 `applyInPandas`, and writes only complete periods (a day or week that has ended before the run date).
 Nightly runs insert the periods not yet in the table; `--backfill-from/--backfill-to` recompute a range.
+Products are also grouped by the shape of their weekly review counts (udfs.ts_clusters), rewritten each run.
 """
 
 from __future__ import annotations
@@ -25,12 +26,18 @@ from pyspark.sql.types import (
 
 from reviewlake.context import StageContext, StageResult
 from reviewlake.errors import UserError
+from reviewlake.tables import table_spec
 from udfs.anomaly import DETECTOR_VERSION, DetectorSettings, detect
+from udfs.ts_clusters import cluster_shapes
 
 REVIEWS, SENTIMENT, ANOMALIES = "silver.reviews", "gold.review_sentiment", "gold.metric_anomalies"
+CLUSTERS = "gold.product_ts_clusters"
 # metric -> (watched direction, is a count, sd of one review's contribution for averaged metrics)
 METRICS = {"review_count": ("up", True, None), "mean_rating": ("down", False, 1.2),
            "negative_share": ("up", False, 0.5)}
+
+
+CLUSTER_COLUMNS = table_spec("gold.product_ts_clusters").schema
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,21 @@ def transform(series: DataFrame, run_id: str) -> DataFrame:
     return scored.withColumn("detector", F.lit(DETECTOR_VERSION)).withColumn("run_id", F.lit(run_id))
 
 
+def product_clusters(series: DataFrame, run_id: str) -> pd.DataFrame:
+    """gold.product_ts_clusters rows from the weekly product review-count series (zeros before launch)."""
+    weekly = (series.where((F.col("entity_type") == "product") & (F.col("granularity") == "weekly"))
+              .select("entity_id", "period_start", "review_count").toPandas())
+    if weekly.empty:
+        return pd.DataFrame(columns=[f.name for f in CLUSTER_COLUMNS])
+    profiles = weekly.pivot(index="entity_id", columns="period_start", values="review_count").fillna(0.0)
+    result = cluster_shapes(profiles)
+    return pd.DataFrame({
+        "product_id": profiles.index, "cluster": result.labels.to_numpy().astype("int32"),
+        "description": result.labels.map(result.descriptions).to_numpy(), "k": result.k,
+        "silhouette": result.silhouette, "n_weeks": profiles.shape[1], "run_id": run_id,
+    })
+
+
 def run(ctx: StageContext) -> StageResult:
     """Score complete periods up to the day before the run date; insert new ones (or upsert a backfill)."""
     options = ctx.params.options
@@ -132,6 +154,7 @@ def run(ctx: StageContext) -> StageResult:
     series = parts[0]
     for part in parts[1:]:
         series = series.unionByName(part)
+    series = series.cache()
     scored = transform(series, ctx.run_id)
     backfill = _backfill_range(options)
     if backfill:
@@ -141,11 +164,19 @@ def run(ctx: StageContext) -> StageResult:
         write = ctx.merge(ANOMALIES, scored, mode="insert_only")
     written = write.inserted + write.updated
     flagged = ctx.read(ANOMALIES).where("is_anomaly").count()
+    clusters = product_clusters(series, ctx.run_id)
+    if len(clusters):
+        ctx.overwrite(CLUSTERS, ctx.spark.createDataFrame(clusters, schema=CLUSTER_COLUMNS))
+        shapes = clusters.groupby("description").size().to_dict()
+        ctx.say(f"  {len(clusters):,} products in {clusters['k'].iloc[0]} shape clusters: {shapes}")
+    series.unpersist()
     facts.unpersist()
     ctx.say(f"  {written:,} periods written ({'backfill ' + str(backfill) if backfill else 'new periods'}); "
             f"{flagged:,} anomalies in the table; sentiment {'used' if sentiment is not None else 'absent: stars'}")
     return StageResult(rows_in=written, rows_out=written, message=f"{flagged:,} anomalies in table",
-                       details={"written": written, "backfill": [str(d) for d in backfill] if backfill else None,
+                       details={"written": written,
+                                "clusters": clusters.groupby("description").size().to_dict(),
+                                "backfill": [str(d) for d in backfill] if backfill else None,
                                 "detector": DETECTOR_VERSION, "plan": asdict(plan)})
 
 

@@ -57,6 +57,8 @@ REGISTRY: dict[str, TableSpec] = {
                   "nearest products per product"),
         TableSpec("gold.metric_anomalies", s.METRIC_ANOMALIES,
                   ("entity_type", "entity_id", "metric", "period_start"), "anomaly scores of review metrics"),
+        TableSpec("gold.product_ts_clusters", s.PRODUCT_TS_CLUSTERS, ("product_id",),
+                  "products grouped by the shape of their weekly review counts"),
         TableSpec("ops.pipeline_runs", s.PIPELINE_RUNS, ("run_id", "job"), "run ledger: one row per stage run"),
         TableSpec("ops.model_metrics", s.MODEL_METRICS, ("model", "model_version", "metric", "dataset"),
                   "evaluation metrics of trained models"),

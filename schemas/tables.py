@@ -151,6 +151,16 @@ METRIC_ANOMALIES = _schema(
     ("run_id", S, True),
 )
 
+PRODUCT_TS_CLUSTERS = _schema(
+    ("product_id", S, False),
+    ("cluster", IntegerType(), False),
+    ("description", S, False),
+    ("k", IntegerType(), False),
+    ("silhouette", D, True),
+    ("n_weeks", IntegerType(), False),
+    ("run_id", S, True),
+)
+
 PIPELINE_RUNS = _schema(
     ("run_id", S, False),
     ("job", S, False),

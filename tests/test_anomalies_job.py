@@ -53,6 +53,9 @@ def test_spike_found_then_nightly_and_backfill(spark, config, lake):
     p1 = table[(table["metric"] == "review_count_daily") & (table["entity_id"] == "P1")]
     assert len(p1) == 120 and p1["value"].notna().all()
 
+    clusters = DeltaTable(str(config.lake / "gold/product_ts_clusters")).to_pandas()
+    assert clusters["product_id"].tolist() == ["P1"] and clusters["n_weeks"].iloc[0] == 17
+
     second = _run(config, START + timedelta(days=125), "a2")
     # Five new days for 2 entities x 3 metrics (daily); no new complete week yet.
     assert second.details["written"] == 5 * 2 * 3
