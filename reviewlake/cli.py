@@ -68,8 +68,12 @@ def generate(
     console.print(f"{truth['n_lines']:,} lines in {time.perf_counter() - started:.1f}s -> {out}")
 
 
+# Stage-specific options, passed through RunParams.options when set.
+STAGE_OPTIONS = ("sentiment_tier", "sentiment_model", "retrain", "backfill_from", "backfill_to")
+
+
 def _run(config: Config, inputs: tuple[str, ...], fmt: str, products: str | None, stages: str | None,
-         run_date: str | None, options: dict | None = None) -> list:
+         run_date: str | None, options: dict | None = None, run_id: str | None = None) -> list:
     from reviewlake.context import RunParams
     from reviewlake.pipeline import parse_stages, run_pipeline
 
@@ -80,7 +84,7 @@ def _run(config: Config, inputs: tuple[str, ...], fmt: str, products: str | None
         from jobs.ingest import plan_inputs
 
         plan_inputs(inputs, fmt, {})  # fail fast on user mistakes, before Spark starts
-    return run_pipeline(config, params, say=_say)
+    return run_pipeline(config, params, say=_say, run_id=run_id)
 
 
 @app.command()
@@ -320,16 +324,9 @@ def run_stage_main(stage: str, argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     def execute() -> None:
-        from reviewlake.context import RunParams
-        from reviewlake.pipeline import run_pipeline
-
         config = load_config().with_lake(args.lake)
-        options = {"sentiment_tier": args.sentiment_tier, "sentiment_model": args.sentiment_model,
-                   "retrain": args.retrain, "backfill_from": args.backfill_from, "backfill_to": args.backfill_to}
-        params = RunParams(inputs=tuple(args.input), input_format=args.format, products=args.products,
-                           run_date=_parse_run_date(args.run_date), stages=(stage,),
-                           options={k: v for k, v in options.items() if v not in (None, False)})
-        run_pipeline(config, params, say=_say, run_id=args.run_id)
+        _run(config, tuple(args.input), args.format, args.products, stage, args.run_date,
+             {k: getattr(args, k) for k in STAGE_OPTIONS}, run_id=args.run_id)
 
     _exit_on_error(execute)
 
