@@ -24,6 +24,7 @@ from pyspark.sql.types import StringType
 from jobs import sentiment
 from reviewlake.config import load_config
 from reviewlake.lake import Lake
+from reviewlake.model_store import ModelStore
 from reviewlake.spark import get_spark
 from udfs import sentiment as core
 
@@ -38,11 +39,8 @@ def _train(kind: str, labelled: pd.DataFrame, directory: Path, finetune_budget: 
         from udfs.finetune import FineTunedModel
 
         model = FineTunedModel.train(texts, labels, time_budget_s=finetune_budget)
-    target = directory / kind
-    target.mkdir()
-    model.save(target)
-    (target / "metadata.json").write_text(f'{{"kind": "{kind}", "version": "bench-{kind}"}}')
-    return str(target)
+    store = ModelStore(directory, "sentiment")
+    return str(store.path(store.save(model, {"kind": kind})))
 
 
 def _timed(frame) -> float:

@@ -38,6 +38,11 @@ def gx_root(lake_root: Path) -> Path:
     return Path(lake_root) / "ops" / "gx"
 
 
+def data_docs_index(lake_root: Path) -> Path:
+    """Where the checkpoint's UpdateDataDocsAction writes the Data Docs site of a lake."""
+    return gx_root(lake_root) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+
+
 def validate(frame: DataFrame, build_suite: Callable[[], Any], lake_root: Path, asset_name: str) -> GateResult:
     """Run the suite `build_suite()` returns on `frame`, through a checkpoint that also rebuilds Data Docs.
 
@@ -70,8 +75,7 @@ def validate(frame: DataFrame, build_suite: Callable[[], Any], lake_root: Path, 
                 sample = result.result.get("partial_unexpected_list", [])[:3]
                 failures.append(f"{config.type}({column}): {result.result.get('unexpected_count', '?')} "
                                 f"unexpected, e.g. {sample}")
-    docs = gx_root(lake_root) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
-    return GateResult(outcome.success, failures, evaluated, docs)
+    return GateResult(outcome.success, failures, evaluated, data_docs_index(lake_root))
 
 
 def run(ctx: StageContext) -> StageResult:

@@ -149,7 +149,9 @@ def demo(
                     None, as_of.isoformat(), {"sentiment_tier": sentiment_tier})
     _print_outcomes(outcomes)
     _print_tables(config.lake)
-    docs = config.lake / "ops" / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    from expectations.gate import data_docs_index
+
+    docs = data_docs_index(config.lake)
     console.print(f"demo finished in {time.perf_counter() - started:.0f}s; lake: {config.lake.resolve()}")
     if docs.exists():
         console.print(f"data quality report (Data Docs): {docs.resolve()}")

@@ -26,13 +26,20 @@ def minilm_dir() -> Path:
 
 
 @cache
-def tokenizer(max_tokens: int = MAX_TOKENS):
+def tokenizer(path: Path | None = None):
+    """MiniLM's tokenizer (the bundled one unless `path` names a tokenizer.json), truncating, unpadded."""
     from tokenizers import Tokenizer
 
-    tok = Tokenizer.from_file(str(minilm_dir() / "tokenizer.json"))
-    tok.enable_truncation(max_tokens)
+    tok = Tokenizer.from_file(str(path or minilm_dir() / "tokenizer.json"))
+    tok.enable_truncation(MAX_TOKENS)
     tok.no_padding()
     return tok
+
+
+def torch_mean_pool(hidden, mask):
+    """Masked mean over tokens of a torch batch (the torch twin of `mean_pool`, without normalisation)."""
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-6)
 
 
 def cuda_available() -> bool:
@@ -131,9 +138,7 @@ class SentenceEncoder:
                 ids_t = torch.from_numpy(ids).to("cuda", non_blocking=True)
                 mask_t = torch.from_numpy(mask).to("cuda", non_blocking=True)
                 hidden = self._model(input_ids=ids_t, attention_mask=mask_t).last_hidden_state
-                weights = mask_t.unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-6)
-                pooled = torch.nn.functional.normalize(pooled.float(), dim=1)
+                pooled = torch.nn.functional.normalize(torch_mean_pool(hidden, mask_t).float(), dim=1)
                 return pooled.cpu().numpy()
         hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask,
                                           "token_type_ids": np.zeros_like(ids)})[0]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from udfs.encoder import MAX_TOKENS, choose_device, length_batches, minilm_dir, pad_batch
+from udfs.encoder import choose_device, length_batches, minilm_dir, pad_batch, tokenizer, torch_mean_pool
 from udfs.sentiment import LABELS, SentimentModel, _texts
 
 
@@ -23,15 +23,6 @@ def _quiet_transformers() -> None:
 
     logging.set_verbosity_error()
     logging.disable_progress_bar()
-
-
-def _tokenizer(path: Path):
-    from tokenizers import Tokenizer
-
-    tok = Tokenizer.from_file(str(path))
-    tok.enable_truncation(MAX_TOKENS)
-    tok.no_padding()
-    return tok
 
 
 class FineTunedModel(SentimentModel):
@@ -46,15 +37,13 @@ class FineTunedModel(SentimentModel):
         self.device = device
         self.encoder, self.head = encoder.to(device), head.to(device)
         self.tokenizer_file = Path(tokenizer_file)
-        self.tokenizer = _tokenizer(self.tokenizer_file)
+        self.tokenizer = tokenizer(self.tokenizer_file)
         if device == "cuda":
             self.encoder.half()
             self.head.half()
 
     def _pooled(self, ids, mask):
-        hidden = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-        weights = mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-6)
+        return torch_mean_pool(self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state, mask)
 
     def _tensors(self, encodings, rows):
         ids, mask = pad_batch(encodings, rows)
