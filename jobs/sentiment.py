@@ -12,7 +12,6 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import pandas as pd
 from pyspark.sql import Column, DataFrame
@@ -25,7 +24,7 @@ from reviewlake.errors import UserError
 from reviewlake.model_store import ModelStore
 from udfs import sentiment as core
 
-REVIEWS, SENTIMENT, METRICS = "silver.reviews", "gold.review_sentiment", "ops.model_metrics"
+REVIEWS, SENTIMENT = "silver.reviews", "gold.review_sentiment"
 TIERS = ("fast", "transformer", "auto")
 TIER_OF_KIND = {"ngram": "fast", "encoder_head": "transformer", "finetuned": "transformer", "vader": "lexicon"}
 LEXICON_VERSION = "vader-3.3.2"
@@ -184,13 +183,9 @@ def transform(reviews: DataFrame, model_dir: str, model_version: str, run_id: st
         F.lit(run_id).alias("run_id"))
 
 
-def _metric_rows(ctx: StageContext, candidate: Candidate, version: str, dataset: str) -> list[dict]:
-    now = datetime.now(UTC).replace(tzinfo=None)
-    values = {**candidate.metrics, "train_seconds": candidate.train_seconds,
-              "reviews_per_second_1proc": candidate.reviews_per_second}
-    return [{"model": f"sentiment.{candidate.kind}", "model_version": version, "metric": name,
-             "dataset": dataset, "value": float(value), "computed_at": now, "run_id": ctx.run_id}
-            for name, value in values.items()]
+def _candidate_metrics(candidate: Candidate) -> dict[str, float]:
+    return {**candidate.metrics, "train_seconds": candidate.train_seconds,
+            "reviews_per_second_1proc": candidate.reviews_per_second}
 
 
 def _metadata(candidate: Candidate, silver_version: int | None, labelled: int, dataset: str) -> dict:
@@ -221,11 +216,9 @@ def train_and_promote(ctx: StageContext, silver: DataFrame, store: ModelStore, t
     silver_rows = silver.count()
     chosen = choose(candidates, tier, silver_rows, settings.stage_budget_s)
     version = store.save(chosen.model, _metadata(chosen, silver_version, n_labelled, dataset))
-    rows = []
-    for candidate in candidates:
-        candidate_version = version if candidate is chosen else f"{candidate.kind}-candidate-{ctx.run_id}"
-        rows += _metric_rows(ctx, candidate, candidate_version, dataset)
-    ctx.append(METRICS, ctx.spark.createDataFrame(rows, schema=ctx.lake.read(METRICS).schema))
+    ctx.record_metrics(dataset, {
+        (f"sentiment.{c.kind}", version if c is chosen else f"{c.kind}-candidate-{ctx.run_id}"): _candidate_metrics(c)
+        for c in candidates})
 
     current = store.current()
     promoted, reason = True, "first model"

@@ -209,21 +209,9 @@ def sql(
     """Run SQL over the lake without Spark (delta-rs + DuckDB)."""
     from reviewlake.sql import query as run_query
 
-    result = run_query(_config(lake).lake, query)
-    if output == "csv":
-        result.to_pandas().to_csv(sys.stdout, index=False)
-    elif output == "json":
-        sys.stdout.write(result.to_pandas().to_json(orient="records", lines=True, date_format="iso"))
-    elif output == "table":
-        frame = result.to_pandas()
-        out = Table(caption=f"{len(frame):,} row(s)")
-        for column in frame.columns:
-            out.add_column(str(column))
-        for row in frame.head(max_rows).itertuples(index=False):
-            out.add_row(*("" if v is None else str(v) for v in row))
-        console.print(out)
-    else:
+    if output not in ("table", "csv", "json"):
         raise UserError(f"--output must be table, csv or json, not {output!r}")
+    _print_frame(run_query(_config(lake).lake, query).to_pandas(), output, max_rows)
 
 
 @app.command()
@@ -289,6 +277,36 @@ def detect_anomalies(
     scored.to_csv(output, index=False)
     console.print(f"{len(scored):,} rows scored ({int(values.isna().sum()):,} without a numeric value, kept "
                   f"unscored); {int(scored['is_anomaly'].sum()):,} anomalies -> {output}")
+
+
+@app.command()
+def similar(
+    product_id: Annotated[str | None, typer.Argument(help="Product whose neighbours to show")] = None,
+    text: Annotated[str | None, typer.Option("--text", help="Free text to match instead, e.g. 'quiet blender'")] = None,
+    k: Annotated[int, typer.Option("--k", min=1, max=1000, help="Neighbours to return")] = 10,
+    output: Annotated[str, typer.Option("--output", help="table, csv or json")] = "table",
+    lake: LakeOption = None,
+) -> None:
+    """Nearest products from the saved FAISS index (no Spark): by product id or by free text."""
+    from jobs.similarity import similar_products
+
+    _print_frame(similar_products(_config(lake).lake, product_id, text, k), output)
+
+
+def _print_frame(frame, output: str, max_rows: int = 50) -> None:
+    if output == "csv":
+        frame.to_csv(sys.stdout, index=False)
+    elif output == "json":
+        sys.stdout.write(frame.to_json(orient="records", lines=True, date_format="iso"))
+    elif output == "table":
+        out = Table(caption=f"{len(frame):,} row(s)")
+        for column in frame.columns:
+            out.add_column(str(column))
+        for row in frame.head(max_rows).itertuples(index=False):
+            out.add_row(*("" if v is None else str(v) for v in row))
+        console.print(out)
+    else:
+        raise UserError(f"--output must be table, csv or json, not {output!r}")
 
 
 @app.command("submit-args")

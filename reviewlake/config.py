@@ -44,6 +44,33 @@ class SentimentSettings:
 
 
 @dataclass(frozen=True)
+class RecommendSettings:
+    """Implicit ALS with a small hyper-parameter search, and the fallback strategies (jobs/recommend.py)."""
+
+    top_k: int = 20
+    min_als_likes: int = 3               # fewer liked products: similar-items instead of ALS
+    holdout_share: float = 0.2           # each user's newest interactions held out for evaluation
+    min_user_interactions: int = 3       # users below this stay whole in training
+    factors: tuple[int, ...] = (32, 64)  # the search grid (every combination is fitted once)
+    regularization: tuple[float, ...] = (0.05, 0.5)
+    alpha: tuple[float, ...] = (5.0, 20.0)
+    iterations: int = 15
+    device: str = "auto"                 # auto | cpu | gpu
+
+
+@dataclass(frozen=True)
+class SimilaritySettings:
+    """Product vectors and the FAISS index (jobs/similarity.py)."""
+
+    neighbours: int = 10
+    reviews_per_product: int = 6         # newest texts embedded per product (the CPU encoder's cost)
+    exact_max_products: int = 50_000     # up to this many products: exact IndexFlatIP
+    approximate_index: str = "ivf"       # ivf | hnsw above exact_max_products
+    min_recall_at_10: float = 0.95       # approximate index tuned until it reaches this against exact
+    device: str = "auto"                 # auto | cpu | gpu
+
+
+@dataclass(frozen=True)
 class SparkSettings:
     """How the one Spark session is built (see reviewlake.spark)."""
 
@@ -63,6 +90,8 @@ class Config:
     spark: SparkSettings = field(default_factory=SparkSettings)
     clean: CleanRules = field(default_factory=CleanRules)
     sentiment: SentimentSettings = field(default_factory=SentimentSettings)
+    recommend: RecommendSettings = field(default_factory=RecommendSettings)
+    similarity: SimilaritySettings = field(default_factory=SimilaritySettings)
     pii_salt: str | None = None
 
     def with_lake(self, lake: str | Path | None) -> Config:
@@ -85,11 +114,12 @@ class Config:
 
 
 def _section(cls: type, values: dict[str, Any], where: str) -> Any:
-    known = {f.name for f in fields(cls)}
-    unknown = set(values) - known
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(values) - set(known)
     if unknown:
         raise UserError(f"{where}: unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
-    return cls(**values)
+    # TOML has arrays, the frozen settings hold tuples (hashable, immutable).
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
 def load_config(path: str | Path | None = None, env: dict[str, str] | None = None) -> Config:
@@ -119,8 +149,7 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
             raise UserError(f"REVIEWLAKE_SPARK_CONF entries must be key=value, got {pair!r}")
         spark_values["conf"][key.strip()] = value.strip()
 
-    clean_values = dict(data.pop("clean", {}))
-    sentiment_values = dict(data.pop("sentiment", {}))
+    sections = {name: dict(data.pop(name, {})) for name in ("clean", "sentiment", "recommend", "similarity")}
     top: dict[str, Any] = {k: data.pop(k) for k in ("lake", "cache_dir", "pii_salt") if k in data}
     if data:
         raise UserError(f"config: unknown section(s) {sorted(data)}")
@@ -135,7 +164,9 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
             top[key] = Path(top[key]).expanduser()
     return Config(
         spark=_section(SparkSettings, spark_values, "[spark]"),
-        clean=_section(CleanRules, clean_values, "[clean]"),
-        sentiment=_section(SentimentSettings, sentiment_values, "[sentiment]"),
+        clean=_section(CleanRules, sections["clean"], "[clean]"),
+        sentiment=_section(SentimentSettings, sections["sentiment"], "[sentiment]"),
+        recommend=_section(RecommendSettings, sections["recommend"], "[recommend]"),
+        similarity=_section(SimilaritySettings, sections["similarity"], "[similarity]"),
         **top,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,9 @@ from pyspark.sql import DataFrame, SparkSession
 
 from reviewlake.config import Config
 from reviewlake.lake import Lake, WriteResult
+from reviewlake.tables import table_spec
+
+MODEL_METRICS = "ops.model_metrics"
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,24 @@ class StageContext:
         if current is not None:
             self.tables_read[name] = current
         return self.lake.read_changes(name, after)
+
+    def inputs_unchanged(self, *names: str) -> bool:
+        """True when this stage last succeeded on exactly the current versions of `names` (a re-run is a no-op)."""
+        previous = self.last_success(self.stage)
+        if previous is None:
+            return False
+        before = previous.get("tables_read") or {}
+        current = {name: self.lake.version(name) for name in names}
+        return all(before.get(name) == version for name, version in current.items() if version is not None)
+
+    def record_metrics(self, dataset: str, metrics: dict[tuple[str, str], dict[str, float]]) -> None:
+        """Append {(model, model_version): {metric: value}} measured on `dataset` to ops.model_metrics."""
+        now = datetime.now(UTC).replace(tzinfo=None)
+        rows = [{"model": model, "model_version": version, "metric": name, "dataset": dataset,
+                 "value": float(value), "computed_at": now, "run_id": self.run_id}
+                for (model, version), values in metrics.items() for name, value in values.items()]
+        if rows:
+            self.append(MODEL_METRICS, self.spark.createDataFrame(rows, schema=table_spec(MODEL_METRICS).schema))
 
     def _written(self, result: WriteResult) -> WriteResult:
         self.tables_written[result.table] = result.version

@@ -24,6 +24,8 @@ STAGE_MODULES = {
     "clean": "jobs.clean",
     "quality": "expectations.gate",
     "sentiment": "jobs.sentiment",
+    "recommend": "jobs.recommend",
+    "similarity": "jobs.similarity",
     "anomalies": "jobs.anomalies",
 }
 

@@ -47,6 +47,8 @@ REGISTRY: dict[str, TableSpec] = {
         TableSpec("silver.products", s.PRODUCTS, ("product_id",), "products with title and category"),
         TableSpec("silver.quarantine", s.QUARANTINE, ("batch_id", "source_file", "line_no"),
                   "rejected records with a reason code"),
+        TableSpec("silver.product_vectors", s.PRODUCT_VECTORS, ("product_id",),
+                  "MiniLM vector per product (its newest reviews, title, tags), reused while its texts are unchanged"),
         TableSpec("gold.review_sentiment", s.REVIEW_SENTIMENT, ("review_id",), "sentiment label per review"),
         TableSpec("gold.product_summaries", s.PRODUCT_SUMMARIES, ("product_id",),
                   "summary, pros and cons per product"),

@@ -5,6 +5,7 @@ from pyspark.sql.types import (
     BooleanType,
     DateType,
     DoubleType,
+    FloatType,
     IntegerType,
     LongType,
     MapType,
@@ -135,6 +136,15 @@ PRODUCT_SIMILARITY = _schema(
     ("similar_product_id", S, False),
     ("score", D, True),
     ("index_type", S, False),
+    ("model_version", S, True),
+    ("run_id", S, True),
+)
+
+PRODUCT_VECTORS = _schema(
+    ("product_id", S, False),
+    ("vector", ArrayType(FloatType(), False), False),
+    ("n_texts", IntegerType(), False),
+    ("fingerprint", S, False),
     ("run_id", S, True),
 )
 
