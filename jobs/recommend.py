@@ -85,7 +85,8 @@ def index_interactions(frame: pd.DataFrame) -> Indexed:
                    item_ids=np.asarray(item_ids), item_category=category, category_names=np.asarray(category_names))
 
 
-def _relevant(data: Indexed, held: np.ndarray, users: np.ndarray) -> list[set[int]]:
+def held_out_likes(data: Indexed, held: np.ndarray, users: np.ndarray) -> list[set[int]]:
+    """Per user in `users`: the items they liked in the held-out rows (what a good ranking should find)."""
     liked_held = held & data.liked
     by_user: dict[int, set[int]] = {}
     for u, i in zip(data.user[liked_held].tolist(), data.item[liked_held].tolist(), strict=True):
@@ -99,7 +100,7 @@ def evaluate_split(data: Indexed, held: np.ndarray, params: rec.AlsParams, prefe
     train = ~held
     train_likes, train_seen = data.matrix(train), data.matrix(train, liked_only=False)
     users = np.unique(data.user[held & data.liked])
-    relevant = _relevant(data, held, users)
+    relevant = held_out_likes(data, held, users)
     user_factors, item_factors, backend = rec.fit_als(train_likes, params, prefer)
     als_top, _ = rec.score_users(user_factors[users], item_factors, train_seen[users], k)
     popular_top, _ = rec.score_users(np.ones((len(users), 1), np.float32),

@@ -167,7 +167,7 @@ def similar_products(lake: str | Path, product_id: str | None = None, text: str 
         rows, scores = index.search(SentenceEncoder(device=device).encode([text]), k)
         rows, scores = rows[0], scores[0]
     found = pd.DataFrame({"rank": np.arange(1, len(rows) + 1), "product_id": index.ids[rows[rows >= 0]],
-                          "score": scores[rows >= 0].round(4)})
+                          "score": scores[rows >= 0].astype(float).round(4)})
     return found.merge(_product_titles(Path(lake)), on="product_id", how="left")
 
 

@@ -73,7 +73,8 @@ STAGE_OPTIONS = ("sentiment_tier", "sentiment_model", "retrain", "backfill_from"
 
 
 def _run(config: Config, inputs: tuple[str, ...], fmt: str, products: str | None, stages: str | None,
-         run_date: str | None, options: dict | None = None, run_id: str | None = None) -> list:
+         run_date: str | None, options: dict | None = None, run_id: str | None = None,
+         skip_on_failure: tuple[str, ...] = ()) -> list:
     from reviewlake.context import RunParams
     from reviewlake.pipeline import parse_stages, run_pipeline
 
@@ -84,7 +85,7 @@ def _run(config: Config, inputs: tuple[str, ...], fmt: str, products: str | None
         from jobs.ingest import plan_inputs
 
         plan_inputs(inputs, fmt, {})  # fail fast on user mistakes, before Spark starts
-    return run_pipeline(config, params, say=_say, run_id=run_id)
+    return run_pipeline(config, params, say=_say, run_id=run_id, skip_on_failure=skip_on_failure)
 
 
 @app.command()
@@ -341,12 +342,18 @@ def run_stage_main(stage: str, argv: list[str] | None = None) -> None:
     parser.add_argument("--retrain", action="store_true")
     parser.add_argument("--backfill-from")
     parser.add_argument("--backfill-to")
+    parser.add_argument("--pipeline-stages", default="",
+                        help="all stages of this orchestrated run: on failure its dependants are recorded as skipped")
     args = parser.parse_args(argv)
 
     def execute() -> None:
+        from reviewlake.pipeline import downstream_stages, parse_stages
+
         config = load_config().with_lake(args.lake)
-        _run(config, tuple(args.input), args.format, args.products, stage, args.run_date,
-             {k: getattr(args, k) for k in STAGE_OPTIONS}, run_id=args.run_id)
+        within = parse_stages(args.pipeline_stages) if args.pipeline_stages else ()
+        _run(config, tuple(args.input), args.format, args.products or None, stage, args.run_date or None,
+             {k: getattr(args, k) for k in STAGE_OPTIONS}, run_id=args.run_id,
+             skip_on_failure=downstream_stages(stage, within) if within else ())
 
     _exit_on_error(execute)
 

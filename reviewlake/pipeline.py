@@ -29,6 +29,38 @@ STAGE_MODULES = {
     "anomalies": "jobs.anomalies",
 }
 
+# What each stage needs to have run first (DESIGN.md's data flow); the DAGs run independent stages in parallel.
+STAGE_UPSTREAM: dict[str, tuple[str, ...]] = {
+    "ingest": (), "clean": ("ingest",), "quality": ("clean",), "sentiment": ("quality",),
+    "summarize": ("sentiment",), "tags": ("sentiment",), "recommend": ("sentiment",),
+    "similarity": ("tags",), "anomalies": ("sentiment",),
+}
+# Tables each stage publishes (the DAGs declare the gold ones as Airflow Assets).
+STAGE_OUTPUTS: dict[str, tuple[str, ...]] = {
+    "ingest": ("bronze.reviews_raw", "silver.products"), "clean": ("silver.reviews", "silver.quarantine"),
+    "quality": (), "sentiment": ("gold.review_sentiment",), "summarize": ("gold.product_summaries",),
+    "tags": ("gold.product_tags",), "recommend": ("gold.user_recommendations",),
+    "similarity": ("silver.product_vectors", "gold.product_similarity"),
+    "anomalies": ("gold.metric_anomalies", "gold.product_ts_clusters"),
+}
+
+
+def upstream_stages(stage: str, available: tuple[str, ...]) -> tuple[str, ...]:
+    """Nearest upstream stages among `available` (an unavailable parent is looked through to its own parents)."""
+    found: list[str] = []
+    for parent in STAGE_UPSTREAM[stage]:
+        found += [parent] if parent in available else list(upstream_stages(parent, available))
+    return tuple(dict.fromkeys(found))
+
+
+def downstream_stages(stage: str, within: tuple[str, ...]) -> tuple[str, ...]:
+    """Every stage of `within` that depends on `stage`, directly or not, in pipeline order."""
+    def depends(candidate: str) -> bool:
+        parents = upstream_stages(candidate, within)
+        return stage in parents or any(depends(p) for p in parents)
+
+    return tuple(s for s in STAGE_ORDER if s in within and s != stage and depends(s))
+
 
 def implemented_stages() -> tuple[str, ...]:
     return tuple(s for s in STAGE_ORDER if s in STAGE_MODULES)
@@ -62,8 +94,12 @@ def new_run_id() -> str:
 
 
 def run_pipeline(config: Config, params: RunParams, say: Callable[[str], None] = print,
-                 run_id: str | None = None) -> list[StageOutcome]:
-    """Run `params.stages` in order; raise PipelineFailure/UserError after recording the failed stage."""
+                 run_id: str | None = None, skip_on_failure: tuple[str, ...] = ()) -> list[StageOutcome]:
+    """Run `params.stages` in order; raise PipelineFailure/UserError after recording the failed stage.
+
+    On failure the later stages of this call, and `skip_on_failure` (stages run elsewhere, e.g. the
+    downstream Airflow tasks of a one-stage spark-submit), are recorded as skipped.
+    """
     run_id = run_id or new_run_id()
     spark = get_spark(config)
     lake = Lake(spark, config.lake)
@@ -85,7 +121,7 @@ def run_pipeline(config: Config, params: RunParams, say: Callable[[str], None] =
             ledger.record(run_id=run_id, job=stage, status="failed", started_at=started,
                           params_json=params_json, tables_read=ctx.tables_read,
                           tables_written=ctx.tables_written, message=message)
-            for skipped in stages[index + 1:]:
+            for skipped in dict.fromkeys([*stages[index + 1:], *skip_on_failure]):
                 ledger.record(run_id=run_id, job=skipped, status="skipped", started_at=started,
                               params_json=params_json, message=f"upstream stage '{stage}' failed")
             outcomes.append(StageOutcome(stage, "failed", time.perf_counter() - clock, None))
