@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,9 @@ from reviewlake.pipeline import (
     implemented_stages,
     upstream_stages,
 )
+from reviewlake.spark import LOG4J_CONFIG
 
 REPO = Path(__file__).resolve().parents[1]
-LOG4J2_PROPERTIES = Path(__file__).resolve().parent / "log4j2.properties"
 SPARK_CONN_ID = "spark_local"
 ALLOWED_ROOT_ENV = "REVIEWLAKE_ALLOWED_INPUT_ROOT"
 INPUT_FORMATS = ("auto", "amazon2014", "amazon2018", "amazon2023", "csv")
@@ -155,10 +156,14 @@ def log_failure(context: dict[str, Any]) -> None:
 # Generous ceilings on a 2-core machine with the 220k demo (measured stage times are in the README).
 STAGE_TIMEOUT_MINUTES = {"ingest": 30, "clean": 30, "quality": 15, "sentiment": 60, "summarize": 60, "tags": 60,
                          "recommend": 30, "similarity": 30, "anomalies": 30}
+# A failed data-quality gate does not heal by retrying: fail at once and say why.
+NO_RETRY_STAGES = ("quality",)
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "reviewlake",
     "retries": 2,
+    "retry_delay": timedelta(minutes=1),
     "retry_exponential_backoff": True,
+    "execution_timeout": timedelta(minutes=30),   # stage tasks set their own (STAGE_TIMEOUT_MINUTES)
     "on_failure_callback": log_failure,
 }
 
@@ -175,14 +180,14 @@ def spark_stage_tasks(stage_arguments: dict[str, list[str]], trigger_rule: str |
     driver memory are Jinja macros evaluated when the task runs, so parsing the DAG file reads nothing from disk;
     the rest of the Spark conf is applied by the job's own session factory (reviewlake.spark), as everywhere.
     """
-    from datetime import timedelta
-
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
     from airflow.sdk import Asset
 
     tasks: dict[str, Any] = {}
     for stage, upstream in stage_graph().items():
-        extra = {"trigger_rule": trigger_rule} if trigger_rule else {}
+        extra: dict[str, Any] = {"trigger_rule": trigger_rule} if trigger_rule else {}
+        if stage in NO_RETRY_STAGES:
+            extra["retries"] = 0
         tasks[stage] = SparkSubmitOperator(
             task_id=stage,
             doc_md=f"Runs `{STAGE_MODULES[stage].replace('.', '/')}.py` under spark-submit; writes "
@@ -193,7 +198,7 @@ def spark_stage_tasks(stage_arguments: dict[str, list[str]], trigger_rule: str |
             jars="{{ reviewlake_jars() }}",
             conf={"spark.driver.memory": "{{ reviewlake_driver_memory() }}",
                   # spark-submit starts the JVM itself: hand it the project's quiet log4j2 settings too.
-                  "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J2_PROPERTIES}"},
+                  "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG4J_CONFIG}"},
             application_args=stage_arguments[stage],
             execution_timeout=timedelta(minutes=STAGE_TIMEOUT_MINUTES[stage]),
             outlets=[Asset(name=table, uri=asset_uri(table)) for table in gold_outputs(stage)],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -35,6 +36,8 @@ def spark(base_config):
     session = get_spark(base_config, "reviewlake-tests")
     yield session
     session.stop()
+    # py4j logs from __del__ at interpreter exit, after pytest has closed the streams it captured.
+    logging.getLogger("py4j").setLevel(logging.ERROR)
 
 
 @pytest.fixture
