@@ -6,9 +6,9 @@ Trigger from the UI with the form: run chosen stages on an input under the allow
 
 1. `prepare_input` checks the input path (inside the allowed root, no `..`, globs that stay inside it, the
    path exists) and fails with one clear line otherwise; or generates `generate_reviews` synthetic reviews.
-2. `choose_stages` skips the stages you did not tick.
-3. Each ticked stage runs as a Spark application (`SparkSubmitOperator`), after the ticked stages it
-   depends on; a failed stage (e.g. the quality gate) stops its dependants and the ledger records them skipped.
+2. Each ticked stage runs as a Spark application (`SparkSubmitOperator`), after the ticked stages it
+   depends on; unticked stages show as skipped. A failed stage (e.g. the quality gate) stops its dependants
+   and the ledger records them skipped.
 """
 
 from __future__ import annotations
@@ -42,14 +42,15 @@ with DAG(
     user_defined_macros=USER_DEFINED_MACROS,
     tags=["reviewlake", "spark", "manual"],
     params={
-        "input_path": Param("", type="string", title="Input path",
+        # Optional text fields allow null: the form sends an emptied field as null, not "".
+        "input_path": Param(None, type=["null", "string"], title="Input path",
                             description="File, directory or glob of reviews, relative to the allowed input root "
                                         "or absolute inside it. Ignored when 'Generate synthetic reviews' > 0.",
                             maxLength=1000, section="Input"),
         "input_format": Param("auto", type="string", enum=list(INPUT_FORMATS), title="Input format",
                               description="auto sniffs each file; or force amazon2014/2018/2023 JSONL or CSV.",
                               section="Input"),
-        "products_path": Param("", type="string", title="Product metadata (optional)",
+        "products_path": Param(None, type=["null", "string"], title="Product metadata (optional)",
                                description="JSONL/CSV with product_id/asin, title, category; inside the allowed "
                                            "root.", maxLength=1000, section="Input"),
         "generate_reviews": Param(0, type="integer", minimum=0, maximum=2_000_000,
@@ -63,9 +64,9 @@ with DAG(
                         description="Stages to run, in pipeline order; unticked ones are skipped.",
                         items={"type": "string", "enum": list(dag_stages())}, examples=list(dag_stages()),
                         minItems=1, uniqueItems=True, section="Run"),
-        "run_date": Param("", type="string", title="Run date (YYYY-MM-DD)",
-                          description="Logical 'as of' date of the run; empty: the day the run starts.",
-                          pattern=r"^(\d{4}-\d{2}-\d{2})?$", section="Run"),
+        "run_date": Param(None, type=["null", "string"], format="date", title="Run date",
+                          description="Logical 'as of' date of the run (YYYY-MM-DD); empty: the day the run starts.",
+                          pattern=r"^\d{4}-\d{2}-\d{2}$", section="Run"),
         "sentiment_tier": Param("fast", type="string", enum=list(SENTIMENT_TIERS), title="Sentiment tier",
                                 description="fast: n-gram model (seconds); transformer: MiniLM; auto: best "
                                             "macro-F1 within the time budget.", section="Run"),
@@ -87,11 +88,6 @@ with DAG(
         except UserError as error:
             raise AirflowFailException(f"invalid parameters: {error}") from None
 
-    @task.branch
-    def choose_stages(params: dict | None = None) -> list[str]:
-        """Follow only the ticked stages."""
-        return [s for s in dag_stages() if s in params["stages"]]
-
     stage_specific = {
         "ingest": ["{{ '--input=' ~ " + PREPARED + "['input'] }}", "{{ '--format=' ~ " + PREPARED + "['format'] }}",
                    "{{ '--products=' ~ " + PREPARED + "['products'] }}"],
@@ -101,9 +97,6 @@ with DAG(
         {stage: common_stage_arguments(stage, RUN_DATE, CHOSEN) + stage_specific.get(stage, [])
          for stage in dag_stages()},
         # A ticked stage runs when its upstream stages succeeded or were not ticked (skipped).
-        trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
+        trigger_rule=TriggerRule.NONE_FAILED,
     )
-    chooser = choose_stages()
-    prepare_input() >> chooser
-    for stage_task in stages.values():
-        chooser >> stage_task
+    prepare_input() >> stages["ingest"]

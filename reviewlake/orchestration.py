@@ -174,21 +174,23 @@ def asset_uri(table: str) -> str:
 
 
 def spark_stage_tasks(stage_arguments: dict[str, list[str]], trigger_rule: str | None = None) -> dict[str, Any]:
-    """One SparkSubmitOperator per DAG stage, wired by the stage graph; call inside a DAG context.
+    """One StageSubmitOperator (spark-submit) per DAG stage, wired by the stage graph; call inside a DAG context.
 
     `stage_arguments` maps a stage to its application arguments (Jinja templates allowed). The jars and the
     driver memory are Jinja macros evaluated when the task runs, so parsing the DAG file reads nothing from disk;
     the rest of the Spark conf is applied by the job's own session factory (reviewlake.spark), as everywhere.
     """
-    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
     from airflow.sdk import Asset
+
+    from reviewlake.airflow_operators import StageSubmitOperator
 
     tasks: dict[str, Any] = {}
     for stage, upstream in stage_graph().items():
         extra: dict[str, Any] = {"trigger_rule": trigger_rule} if trigger_rule else {}
         if stage in NO_RETRY_STAGES:
             extra["retries"] = 0
-        tasks[stage] = SparkSubmitOperator(
+        tasks[stage] = StageSubmitOperator(
+            stage=stage,
             task_id=stage,
             doc_md=f"Runs `{STAGE_MODULES[stage].replace('.', '/')}.py` under spark-submit; writes "
                    f"{', '.join(STAGE_OUTPUTS[stage]) or 'no table (it validates silver.reviews)'}.",

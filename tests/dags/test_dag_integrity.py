@@ -95,3 +95,17 @@ def test_manual_params_are_valid_json_schema_and_reject_bad_values(dagbag):
     good = ParamsDict({k: dag.params.get_param(k) for k in dag.params})
     good["stages"], good["run_date"], good["generate_reviews"] = ["clean", "anomalies"], "2024-01-02", 500
     good.validate()
+
+
+def test_an_unticked_stage_skips_itself_and_a_ticked_one_submits(dagbag, monkeypatch):
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    task = dagbag.dags["reviewlake_manual"].get_task("clean")
+    with pytest.raises(AirflowSkipException, match="'clean' was not ticked"):
+        task.execute({"params": {"stages": ["ingest", "quality"]}})
+    submitted = []
+    monkeypatch.setattr(SparkSubmitOperator, "execute", lambda self, context: submitted.append(self.stage))
+    task.execute({"params": {"stages": ["clean"]}})
+    dagbag.dags["reviewlake_nightly"].get_task("clean").execute({"params": {}})
+    assert submitted == ["clean", "clean"]
