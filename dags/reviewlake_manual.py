@@ -13,14 +13,12 @@ Trigger from the UI with the form: run chosen stages on an input under the allow
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import DAG, Param, TriggerRule, task
 
 from reviewlake.orchestration import (
-    DEFAULT_ARGS,
+    COMMON_DAG_ARGS,
     INPUT_FORMATS,
     SENTIMENT_TIERS,
-    USER_DEFINED_MACROS,
     common_stage_arguments,
     dag_stages,
     spark_stage_tasks,
@@ -35,11 +33,7 @@ with DAG(
     description="Run chosen reviewlake stages on an input path, with validated parameters",
     doc_md=__doc__,
     schedule=None,
-    start_date=pendulum.datetime(2020, 1, 1, tz="UTC"),  # early: backfills and `dags test` of past dates; no catch-up
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    user_defined_macros=USER_DEFINED_MACROS,
+    **COMMON_DAG_ARGS,
     tags=["reviewlake", "spark", "manual"],
     params={
         # Optional text fields allow null: the form sends an emptied field as null, not "".

@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import os
 
-import pendulum
 from airflow.sdk import DAG
 
 from reviewlake.orchestration import (
-    DEFAULT_ARGS,
+    COMMON_DAG_ARGS,
     REPO,
-    USER_DEFINED_MACROS,
     common_stage_arguments,
     dag_stages,
     spark_stage_tasks,
@@ -40,11 +38,7 @@ with DAG(
     description="Nightly ingest and refresh of every reviewlake table",
     doc_md=__doc__,
     schedule=os.environ.get("REVIEWLAKE_NIGHTLY_CRON", "0 2 * * *"),
-    start_date=pendulum.datetime(2020, 1, 1, tz="UTC"),  # early: backfills and `dags test` of past dates; no catch-up
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    user_defined_macros=USER_DEFINED_MACROS,
+    **COMMON_DAG_ARGS,
     tags=["reviewlake", "spark", "nightly"],
 ) as dag:
     stage_specific = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +212,17 @@ def spark_stage_tasks(stage_arguments: dict[str, list[str]], trigger_rule: str |
 
 
 USER_DEFINED_MACROS = {"reviewlake_jars": spark_submit_jars, "reviewlake_driver_memory": spark_driver_memory}
+
+
+# What both DAGs share: an early start date (backfills and `dags test` of past dates work; catchup stays off),
+# one run at a time, the task defaults and the runtime macros.
+COMMON_DAG_ARGS: dict[str, Any] = {
+    "start_date": datetime(2020, 1, 1, tzinfo=UTC),
+    "catchup": False,
+    "max_active_runs": 1,
+    "default_args": DEFAULT_ARGS,
+    "user_defined_macros": USER_DEFINED_MACROS,
+}
 
 
 def common_stage_arguments(stage: str, run_date: str, stages: str) -> list[str]:
