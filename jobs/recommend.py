@@ -18,6 +18,7 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from jobs.sentiment import with_sentiment_score
 from reviewlake.config import RecommendSettings
 from reviewlake.context import StageContext, StageResult
 from reviewlake.model_store import ModelStore
@@ -30,13 +31,9 @@ RECOMMENDATIONS = "gold.user_recommendations"
 
 def interaction_frame(reviews: DataFrame, sentiment: DataFrame | None, products: DataFrame | None) -> DataFrame:
     """One row per review: user_id, product_id, category, review_ts (epoch s), rating, sentiment_score."""
-    frame = reviews.select("review_id", "user_id", "product_id", "category",
-                           F.unix_timestamp("review_ts").alias("review_ts"), "rating")
-    if sentiment is not None:
-        frame = frame.join(sentiment.select("review_id", F.col("score").alias("sentiment_score")), "review_id",
-                           "left")
-    else:
-        frame = frame.withColumn("sentiment_score", F.lit(None).cast("double"))
+    frame = with_sentiment_score(reviews.select("review_id", "user_id", "product_id", "category",
+                                                F.unix_timestamp("review_ts").alias("review_ts"), "rating"),
+                                 sentiment)
     if products is not None:
         frame = (frame.join(products.select("product_id", F.col("category").alias("product_category")),
                             "product_id", "left")

@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 from reviewlake.context import StageContext, StageResult
 from reviewlake.errors import UserError
 from reviewlake.model_store import ModelStore
+from reviewlake.sql import product_titles
 from reviewlake.tables import table_spec
 from udfs.similarity_index import ProductIndex, normalise
 
@@ -168,16 +169,7 @@ def similar_products(lake: str | Path, product_id: str | None = None, text: str 
         rows, scores = rows[0], scores[0]
     found = pd.DataFrame({"rank": np.arange(1, len(rows) + 1), "product_id": index.ids[rows[rows >= 0]],
                           "score": scores[rows >= 0].astype(float).round(4)})
-    return found.merge(_product_titles(Path(lake)), on="product_id", how="left")
-
-
-def _product_titles(lake: Path) -> pd.DataFrame:
-    from reviewlake.sql import open_table
-
-    try:
-        return open_table(lake, PRODUCTS).to_pandas(columns=["product_id", "title", "category"])
-    except UserError:  # titles are a courtesy: an index without silver.products still answers
-        return pd.DataFrame(columns=["product_id", "title", "category"])
+    return found.merge(product_titles(lake), on="product_id", how="left")
 
 
 if __name__ == "__main__":

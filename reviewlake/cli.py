@@ -294,6 +294,29 @@ def similar(
     _print_frame(similar_products(_config(lake).lake, product_id, text, k), output)
 
 
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for, e.g. 'quiet motor'")],
+    k: Annotated[int, typer.Option("--k", min=1, max=1000, help="Products to return")] = 10,
+    output: Annotated[str, typer.Option("--output", help="table, csv or json")] = "table",
+    lake: LakeOption = None,
+) -> None:
+    """Products ranked by tag match (exact and semantic) and tag sentiment (no Spark)."""
+    from jobs.tags import open_search
+
+    started = time.perf_counter()
+    engine = open_search(_config(lake).lake)
+    loaded = time.perf_counter()
+    try:
+        found = engine.search(query, k)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    answered = time.perf_counter()
+    _print_frame(found, output)
+    if output == "table":
+        console.print(f"loaded in {loaded - started:.2f}s, answered in {(answered - loaded) * 1000:.0f} ms")
+
+
 def _print_frame(frame, output: str, max_rows: int = 50) -> None:
     if output == "csv":
         frame.to_csv(sys.stdout, index=False)

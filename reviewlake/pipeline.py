@@ -24,6 +24,8 @@ STAGE_MODULES = {
     "clean": "jobs.clean",
     "quality": "expectations.gate",
     "sentiment": "jobs.sentiment",
+    "summarize": "jobs.summarize",
+    "tags": "jobs.tags",
     "recommend": "jobs.recommend",
     "similarity": "jobs.similarity",
     "anomalies": "jobs.anomalies",
@@ -39,7 +41,7 @@ STAGE_UPSTREAM: dict[str, tuple[str, ...]] = {
 STAGE_OUTPUTS: dict[str, tuple[str, ...]] = {
     "ingest": ("bronze.reviews_raw", "silver.products"), "clean": ("silver.reviews", "silver.quarantine"),
     "quality": (), "sentiment": ("gold.review_sentiment",), "summarize": ("gold.product_summaries",),
-    "tags": ("gold.product_tags",), "recommend": ("gold.user_recommendations",),
+    "tags": ("gold.product_tags", "gold.tag_vocabulary"), "recommend": ("gold.user_recommendations",),
     "similarity": ("silver.product_vectors", "gold.product_similarity"),
     "anomalies": ("gold.metric_anomalies", "gold.product_ts_clusters"),
 }

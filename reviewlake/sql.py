@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
@@ -59,3 +60,11 @@ def table_summaries(lake: str | Path) -> list[dict]:
         rows.append({"table": name, "version": table.version(), "rows": int(n_rows), "bytes": int(size),
                      "description": spec.description})
     return rows
+
+
+def product_titles(lake: str | Path) -> pd.DataFrame:
+    """product_id, title, category from silver.products (empty when the table does not exist yet)."""
+    try:
+        return open_table(lake, "silver.products").to_pandas(columns=["product_id", "title", "category"])
+    except UserError:  # titles are a courtesy: answers without silver.products still stand
+        return pd.DataFrame(columns=["product_id", "title", "category"])

@@ -53,6 +53,8 @@ REGISTRY: dict[str, TableSpec] = {
         TableSpec("gold.product_summaries", s.PRODUCT_SUMMARIES, ("product_id",),
                   "summary, pros and cons per product"),
         TableSpec("gold.product_tags", s.PRODUCT_TAGS, ("product_id", "tag"), "tags mined per product"),
+        TableSpec("gold.tag_vocabulary", s.TAG_VOCABULARY, ("category", "tag"),
+                  "every tag per category: products, mentions, sentiment, discussed/negative ranks"),
         TableSpec("gold.user_recommendations", s.USER_RECOMMENDATIONS, ("user_id", "rank"),
                   "top-N recommendations per user"),
         TableSpec("gold.product_similarity", s.PRODUCT_SIMILARITY, ("product_id", "rank"),

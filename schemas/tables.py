@@ -120,6 +120,19 @@ PRODUCT_TAGS = _schema(
     ("run_id", S, True),
 )
 
+TAG_VOCABULARY = _schema(
+    ("category", S, False),
+    ("tag", S, False),
+    ("n_products", L, False),
+    ("n_mentions", L, False),
+    ("sentiment", D, True),
+    ("share_products_negative", D, True),
+    ("first_seen", DateType(), True),
+    ("rank_discussed", IntegerType(), False),
+    ("rank_negative", IntegerType(), False),
+    ("run_id", S, True),
+)
+
 USER_RECOMMENDATIONS = _schema(
     ("user_id", S, False),
     ("rank", IntegerType(), False),

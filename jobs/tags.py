@@ -1,0 +1,155 @@
+"""Tags: silver.reviews (+ silver.products) -> gold.product_tags, gold.tag_vocabulary, models/tags/ in the lake.
+
+Per product with new or changed reviews: its review sentences (PII-free, 4-40 words) with their VADER
+polarity go through udfs.keyphrases.product_tags in `applyInPandas` (YAKE candidates, aspect-like filter,
+lemma and MiniLM merging, mention counts, sentiment, trend). The products' old tags are replaced. Then the
+global vocabulary (per category: products, mentions, sentiment of every tag) is rebuilt, and every tag is
+embedded once for `reviewlake search` (udfs.tag_search), saved as a model version in the lake.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from jobs.sentiment import with_sentiment_score
+from reviewlake.context import StageContext, StageResult
+from reviewlake.errors import UserError
+from reviewlake.model_store import ModelStore
+from reviewlake.tables import table_spec
+from udfs.keyphrases import TagSettings, product_tags
+from udfs.sentences import review_sentences, review_tone
+from udfs.tag_search import TagSearch, TagVectors
+
+REVIEWS, PRODUCTS, SENTIMENT = "silver.reviews", "silver.products", "gold.review_sentiment"
+TAGS, VOCABULARY = "gold.product_tags", "gold.tag_vocabulary"
+_TAG_ROWS = "product_id string, tag string, weight double, n_mentions long, tag_sentiment double, " \
+            "first_seen date, trend double"
+
+
+_ENCODER = None
+
+
+def embed_on_worker(texts: list[str]) -> np.ndarray:
+    """MiniLM on this Spark worker (loaded once per Python worker process)."""
+    global _ENCODER
+    if _ENCODER is None:
+        from udfs.encoder import SentenceEncoder
+
+        _ENCODER = SentenceEncoder(device="auto", threads=1)
+    return _ENCODER.encode(texts)
+
+
+def tag_products(reviews: DataFrame, settings: TagSettings, run_date: date) -> DataFrame:
+    """gold.product_tags rows (without run_id) for every product in `reviews` (with sentiment_score)."""
+    def per_product(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame.assign(tone=review_tone(frame["rating"], frame["sentiment_score"]))
+        tags = product_tags(review_sentences(frame), settings, run_date, embed_on_worker)
+        tags.insert(0, "product_id", frame["product_id"].iloc[0])
+        return tags
+
+    return (reviews.select("product_id", "review_id", "review_date", "text", "rating", "sentiment_score")
+            .groupBy("product_id").applyInPandas(per_product, _TAG_ROWS))
+
+
+def vocabulary(tags: DataFrame, products: DataFrame | None) -> DataFrame:
+    """Per (category, tag): products carrying it, mentions, mention-weighted sentiment, share of products
+    where it is negative; ranks for 'most discussed' and 'most negative'."""
+    with_category = tags if products is None else tags.join(products.select("product_id", "category"),
+                                                            "product_id", "left")
+    if products is None:
+        with_category = with_category.withColumn("category", F.lit(None).cast("string"))
+    grouped = (with_category.withColumn("category", F.coalesce("category", F.lit("unknown")))
+               .groupBy("category", "tag").agg(
+                   F.countDistinct("product_id").alias("n_products"),
+                   F.sum("n_mentions").alias("n_mentions"),
+                   (F.sum(F.col("tag_sentiment") * F.col("n_mentions")) / F.sum("n_mentions")).alias("sentiment"),
+                   F.avg((F.col("tag_sentiment") < -0.05).cast("double")).alias("share_products_negative"),
+                   F.min("first_seen").alias("first_seen")))
+    from pyspark.sql import Window
+
+    by_category = Window.partitionBy("category")
+    return (grouped
+            .withColumn("rank_discussed", F.row_number().over(by_category.orderBy(F.desc("n_mentions"), "tag")))
+            .withColumn("rank_negative", F.row_number().over(by_category.orderBy("sentiment", "tag"))))
+
+
+def run(ctx: StageContext) -> StageResult:
+    """Recompute tags of products with new or changed reviews; rebuild the vocabulary and the search vectors."""
+    settings = TagSettings()
+    reviews = ctx.read(REVIEWS)
+    known = ctx.read(TAGS).select("product_id").distinct() if ctx.lake.exists(TAGS) else None
+    changed = ctx.read_new(REVIEWS).select("product_id").distinct()
+    if known is not None:
+        # Products with reviews but no tags yet (e.g. tags added to an existing lake) are new too.
+        changed = changed.unionByName(reviews.select("product_id").distinct().join(known, "product_id", "left_anti"))
+    changed = changed.distinct().cache()
+    n_changed = changed.count()
+    if not n_changed and ctx.lake.exists(TAGS):
+        ctx.say("  no product has new or changed reviews")
+        changed.unpersist()
+        return StageResult(message="no changes")
+    sentiment = ctx.read(SENTIMENT) if ctx.lake.exists(SENTIMENT) else None
+    fresh = tag_products(with_sentiment_score(reviews.join(changed, "product_id"), sentiment), settings,
+                         ctx.params.run_date) \
+        .withColumn("run_id", F.lit(ctx.run_id))
+    schema = table_spec(TAGS).schema
+    kept = None if known is None else ctx.read(TAGS).join(changed, "product_id", "left_anti")
+    table = fresh if kept is None else kept.unionByName(fresh)
+    # Materialised before the overwrite: the new table is computed from the one being replaced.
+    table = ctx.spark.createDataFrame(table.select(*schema.fieldNames()).toPandas(), schema=schema)
+    ctx.overwrite(TAGS, table)
+    changed.unpersist()
+    tags = ctx.read(TAGS).cache()
+    n_tags = tags.count()
+    products = ctx.read(PRODUCTS) if ctx.lake.exists(PRODUCTS) else None
+    ctx.overwrite(VOCABULARY, vocabulary(tags, products).withColumn("run_id", F.lit(ctx.run_id))
+                  .select(*table_spec(VOCABULARY).schema.fieldNames()))
+    store = ModelStore(ctx.lake_root, "tags")
+    store.discard_staging()
+    unique = sorted(r["tag"] for r in tags.select("tag").distinct().collect())
+    previous = TagVectors.load(store.path(store.current())) if store.current() else None
+    vectors = TagVectors.build(unique, embed_on_worker, previous)
+    version = store.save(vectors, {"kind": "tag-vectors", "tags": len(unique),
+                                   "built_from": {TAGS: ctx.tables_written.get(TAGS)}, "settings": asdict(settings)})
+    store.promote(version, "tags rebuilt")
+    per_product = tags.groupBy("product_id").count().toPandas()["count"]
+    tags.unpersist()
+    ctx.say(f"  {n_changed:,} products re-tagged; {n_tags:,} tags on {len(per_product):,} products "
+            f"(median {per_product.median():.0f} per product), {len(unique):,} distinct tags")
+    return StageResult(rows_in=n_changed, rows_out=n_tags, message=f"{len(unique):,} distinct tags",
+                       details={"products_retagged": n_changed, "tags": n_tags, "distinct_tags": len(unique),
+                                "search_vectors": version})
+
+
+def open_search(lake: str | Path, device: str = "auto") -> TagSearch:
+    """A TagSearch over the lake's current tags (no Spark): load once, then call .search(query, k)."""
+    from reviewlake.sql import open_table, product_titles
+    from udfs.encoder import SentenceEncoder
+
+    store = ModelStore(Path(lake), "tags")
+    if store.current() is None:
+        raise UserError(f"no tags in {lake}; run the tags stage first (reviewlake run --stages tags)")
+    tags = open_table(lake, TAGS).to_pandas(columns=["product_id", "tag", "weight", "tag_sentiment"])
+    encoder = SentenceEncoder(device=device)
+    return TagSearch(tags, TagVectors.load(store.path(store.current())), product_titles(lake), encoder.encode)
+
+
+def search_products(lake: str | Path, query: str, k: int = 10) -> pd.DataFrame:
+    """Products ranked by tag match and tag sentiment for `query` (see udfs.tag_search)."""
+    try:
+        return open_search(lake).search(query, k)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+
+
+if __name__ == "__main__":
+    from reviewlake.cli import run_stage_main
+
+    run_stage_main("tags")

@@ -1,0 +1,179 @@
+"""Tags of one product from its review sentences (plain Python): YAKE keyphrases, filtered to aspect-like noun
+phrases, merged by lemma and by embedding, then counted, scored for sentiment and trend.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+from udfs.sentences import sentiment_words, words
+
+# Words that are never a product aspect on their own, however often reviewers write them.
+GENERIC_WORDS = frozenset("""
+product item thing things stuff one ones review reviews star stars time times week weeks month months year years
+day days lot bit way use using used buy bought purchase purchased order ordered recommend recommended money
+expectations job sale reading old new wife husband son daughter mom dad office roommate half early late package
+packaged arrived someone anything everything nothing something people star-rating returning return real
+""".split())
+STOP_WORDS = frozenset("""
+a an the and or but of to in on for with at by from as is are was were be been it its this that these those my
+your their our his her i you he she we they me them not no so very too just really also than then there here
+what which who would could should will can do does did has have had after before about into over under again
+work works worked working fell stopped broke came went letdown disappointment
+""".split())
+DETERMINERS = r"(?:the|its|this|that|my|our|their|your|his|her|a|an)"
+STRONG_VALENCE = 2.0     # VADER valence of words that judge ("great", "terrible"), unlike "comfort" (1.5)
+
+
+@dataclass(frozen=True)
+class TagSettings:
+    min_tags: int = 5
+    max_tags: int = 15
+    max_words: int = 3
+    yake_candidates: int = 40
+    min_mentions: int = 2
+    merge_similarity: float = 0.85     # cosine above which two tags are one (MiniLM)
+    subsumed_share: float = 0.8        # a word whose mentions are mostly inside a longer tag is dropped
+    trend_days: int = 30
+    min_determiner_share: float = 0.3
+
+
+def lemma(phrase: str) -> str:
+    """Singular form of the last word (enough to merge 'blades' with 'blade', 'batteries' with 'battery')."""
+    *head, last = phrase.split()
+    if last.endswith("ies") and len(last) > 4:
+        last = last[:-3] + "y"
+    elif last.endswith(("sses", "shes", "ches", "xes")):
+        last = last[:-2]
+    elif last.endswith("s") and not last.endswith(("ss", "us", "is")) and len(last) > 3:
+        last = last[:-1]
+    return " ".join([*head, last])
+
+
+def is_aspect_like(phrase: str, max_words: int) -> bool:
+    """Noun-phrase-like: 1..max_words alphabetic words, no stop word, no judging word, not only generic words."""
+    tokens = phrase.split()
+    if not 1 <= len(tokens) <= max_words or any(not re.fullmatch(r"[a-z][a-z-]+", t) for t in tokens):
+        return False
+    if any(t in STOP_WORDS or t in sentiment_words(STRONG_VALENCE) for t in tokens):
+        return False
+    if len(tokens[-1]) > 4 and tokens[-1].endswith("ed"):  # "exceeded", "stopped": what an aspect did
+        return False
+    return not all(t in GENERIC_WORDS for t in tokens)
+
+
+def determiner_share(phrase: str, lowered: np.ndarray) -> float:
+    """Share of the phrase's mentions that follow a determiner ("the motor", "its battery life"): aspects are
+    things reviewers talk about; "top notch" or "exceeded" never follow one."""
+    pattern = mention_pattern(phrase)
+    anchored = re.compile(rf"\b{DETERMINERS}\s+" + pattern.pattern.removeprefix(r"\b"))
+    hits = [s for s in lowered if pattern.search(s)]
+    return sum(bool(anchored.search(s)) for s in hits) / len(hits) if hits else 0.0
+
+
+def candidate_phrases(sentences: list[str], settings: TagSettings) -> list[str]:
+    """YAKE keyphrases of the product's text, best first, lower-cased, filtered to aspect-like phrases."""
+    import yake
+
+    extractor = yake.KeywordExtractor(lan="en", n=settings.max_words, top=settings.yake_candidates,
+                                      dedupLim=0.9)
+    found = extractor.extract_keywords(" ".join(sentences))
+    phrases = []
+    for phrase, _score in sorted(found, key=lambda item: (item[1], item[0])):
+        phrase = " ".join(words(phrase))
+        if phrase and phrase not in phrases and is_aspect_like(phrase, settings.max_words):
+            phrases.append(phrase)
+    return phrases
+
+
+def extend_phrase(phrase: str, lowered: np.ndarray, settings: TagSettings) -> str:
+    """'play' -> 'play value' when the phrase is (almost) always followed by the same content word: keyphrase
+    extractors sometimes score a compound's first word alone."""
+    if len(phrase.split()) >= settings.max_words:
+        return phrase
+    following = re.compile(rf"\b{re.escape(phrase)}\s+([a-z][a-z-]+)")
+    nexts = [m.group(1) for s in lowered for m in following.finditer(s)]
+    total = sum(1 for s in lowered if re.search(rf"\b{re.escape(phrase)}\b", s))
+    if not nexts or not total:
+        return phrase
+    word, count = max(((w, nexts.count(w)) for w in set(nexts)), key=lambda item: (item[1], item[0]))
+    extended = f"{phrase} {word}"
+    if count / total >= settings.subsumed_share and is_aspect_like(extended, settings.max_words):
+        return extended
+    return phrase
+
+
+def mention_pattern(tag: str) -> re.Pattern[str]:
+    """Whole-word match of the tag, singular or plural last word."""
+    base = lemma(tag)
+    stem = re.escape(base[:-1]) + "(?:y|ies)" if base.endswith("y") else re.escape(base) + "(?:s|es)?"
+    return re.compile(rf"\b{stem}\b")
+
+
+def product_tags(sentences: pd.DataFrame, settings: TagSettings, run_date: date,
+                 embed: Callable[[list[str]], np.ndarray] | None = None) -> pd.DataFrame:
+    """Tags of one product from `sentences` (columns sentence, polarity, review_date, review_id).
+
+    Returns tag, weight (share of the product's sentences mentioning it), n_mentions (sentences), tag_sentiment
+    (mean VADER polarity of those sentences), first_seen, trend (mention rate in the last `trend_days` minus the
+    rate before, per sentence; null without sentences in either window).
+    """
+    columns = ["tag", "weight", "n_mentions", "tag_sentiment", "first_seen", "trend"]
+    if sentences.empty:
+        return pd.DataFrame(columns=columns)
+    lowered = sentences["sentence"].str.lower().to_numpy()
+    mentions: dict[str, np.ndarray] = {}
+    written: dict[str, str] = {}   # lemma -> the form reviewers wrote ("small parts", not "small part")
+    for phrase in candidate_phrases(sentences["sentence"].tolist(), settings):
+        phrase = extend_phrase(phrase, lowered, settings)
+        key = lemma(phrase)
+        if key in mentions:
+            continue
+        written[key] = phrase
+        pattern = mention_pattern(phrase)
+        mask = np.fromiter((bool(pattern.search(s)) for s in lowered), bool, len(lowered))
+        if mask.sum() >= settings.min_mentions and determiner_share(phrase, lowered) >= settings.min_determiner_share:
+            mentions[key] = mask
+    # A word that mostly appears inside a longer tag ("battery" in "battery life") is not a tag of its own.
+    for short in [t for t in mentions if " " not in t]:
+        for longer in [t for t in mentions if " " in t and short in t.split()]:
+            overlap = (mentions[short] & mentions[longer]).sum() / mentions[short].sum()
+            if overlap >= settings.subsumed_share:
+                mentions.pop(short, None)
+                break
+    ranked = sorted(mentions, key=lambda t: (-int(mentions[t].sum()), t))[: settings.max_tags + 10]
+    if embed is not None and len(ranked) > 1:
+        ranked = _merge_similar(ranked, mentions, embed, settings.merge_similarity)
+    ranked = ranked[: settings.max_tags]
+    recent_from = run_date - timedelta(days=settings.trend_days)
+    dates = pd.to_datetime(sentences["review_date"]).dt.date.to_numpy()
+    recent = np.array([d is not None and d >= recent_from for d in dates])
+    rows = []
+    for tag in ranked:
+        mask = mentions[tag]
+        before, now = (~recent).sum(), recent.sum()
+        trend = (mask[recent].sum() / now - mask[~recent].sum() / before) if before and now else None
+        rows.append({"tag": written[tag], "weight": float(mask.mean()), "n_mentions": int(mask.sum()),
+                     "tag_sentiment": float(sentences["polarity"].to_numpy()[mask].mean()),
+                     "first_seen": min(d for d in dates[mask] if d is not None), "trend": trend})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _merge_similar(ranked: list[str], mentions: dict[str, np.ndarray], embed, threshold: float) -> list[str]:
+    """Fold each tag into a more-mentioned one whose embedding is within `threshold` cosine."""
+    vectors = embed(ranked)
+    vectors = vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
+    kept: list[int] = []
+    for i, tag in enumerate(ranked):
+        twin = next((k for k in kept if float(vectors[i] @ vectors[k]) >= threshold), None)
+        if twin is None:
+            kept.append(i)
+        else:
+            mentions[ranked[twin]] = mentions[ranked[twin]] | mentions[tag]
+    return [ranked[k] for k in kept]

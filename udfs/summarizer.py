@@ -1,0 +1,147 @@
+"""Extractive summary of one product's reviews (plain Python): a 40-70-word paragraph (never over 80) of the
+product's most representative statements, plus pros and cons.
+
+Sentences come from udfs.sentences.review_sentences (PII-free, compressed, with polarity). Each distinct
+sentence is embedded with MiniLM; the product's review centroid is the mean embedding of all its sentences
+(each counted as often as reviewers wrote it). Selection is greedy maximal marginal relevance:
+    gain = lam * centrality - (1 - lam) * max similarity to what is already chosen
+           + ASPECT_BONUS if it names an aspect (tag) not yet covered, - COVERED_PENALTY if all it names is
+           + AGREEMENT_BONUS * (+1 if it agrees with the reviews' majority tone on its aspects, -1 if not)
+           - BALANCE_WEIGHT * |positive share of the chosen polar statements - that share in all reviews|
+so the paragraph says what most reviews say, does not repeat itself, covers several aspects, states the
+majority view on each, and keeps the reviews' balance of praise and complaint. Statements are ordered praise,
+neutral, complaint.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+POLAR = 0.2                 # |polarity| from which a sentence is praise or complaint
+ASPECT_BONUS = 0.08
+COVERED_PENALTY = 0.3
+MIN_GAIN = 0.05             # below this a statement only repeats: a shorter summary beats padding
+AGREEMENT_BONUS = 0.1
+BALANCE_WEIGHT = 0.3
+OPINION_BONUS = 0.05        # a summary states opinions; "I bought it for my son" is not one
+
+
+@dataclass(frozen=True)
+class SummarySettings:
+    min_reviews: int = 3
+    min_words: int = 40
+    target_words: int = 70
+    max_words: int = 80
+    max_sentences: int = 400      # newest sentences considered per product (embedding is the cost)
+    mmr_lambda: float = 0.6
+    n_pros: int = 3
+    n_cons: int = 3
+
+
+@dataclass
+class Summary:
+    summary: str
+    pros: list[str] = field(default_factory=list)
+    cons: list[str] = field(default_factory=list)
+    sentences_used: list[str] = field(default_factory=list)
+    share_positive_statements: float | None = None
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
+
+
+def _word_count(text: str) -> int:
+    return len(text.split())
+
+
+def summarize(sentences: pd.DataFrame, embed: Callable[[list[str]], np.ndarray],
+              settings: SummarySettings = SummarySettings(), aspects: tuple[str, ...] = (),
+              debug: list | None = None) -> Summary:
+    """Summary of one product from its review sentences (columns sentence, polarity; newest last)."""
+    if sentences.empty:
+        return Summary("")
+    recent = sentences.tail(settings.max_sentences)
+    if "lexical_polarity" not in recent:
+        recent = recent.assign(lexical_polarity=recent["polarity"])
+    grouped = recent.groupby("sentence", sort=True).agg(support=("polarity", "size"), polarity=("polarity", "mean"),
+                                                        lexical=("lexical_polarity", "mean"))
+    texts = grouped.index.tolist()
+    support = grouped["support"].to_numpy(float)
+    polarity = grouped["polarity"].to_numpy(float)
+    vectors = _normalise(np.asarray(embed(texts), dtype=np.float32))
+    centroid = _normalise((vectors * support[:, None]).sum(0, keepdims=True))[0]
+    centrality = vectors @ centroid
+    polar = np.abs(polarity) >= POLAR
+    target_positive = float((support * (polarity >= POLAR)).sum() / max((support * polar).sum(), 1e-9))
+    aspect_patterns = [re.compile(rf"\b{re.escape(a)}", re.IGNORECASE) for a in aspects]
+    names = [{i for i, p in enumerate(aspect_patterns) if p.search(t)} for t in texts]
+    weighted = support * polarity
+    aspect_tone = [sum(weighted[i] for i in range(len(texts)) if a in names[i]) for a in range(len(aspects))]
+    agreement = np.array([np.mean([1.0 if np.sign(polarity[i]) == np.sign(aspect_tone[a]) else -1.0
+                                   for a in names[i]]) if names[i] else 0.0 for i in range(len(texts))])
+
+    # Opinions and aspect statements only ("I bought it for my son" says nothing about the product), unless the
+    # reviews hold nothing else.
+    eligible = (np.abs(grouped["lexical"].to_numpy(float)) >= POLAR) | np.array([bool(n) for n in names])
+    if not eligible.any():
+        eligible[:] = True
+    chosen: list[int] = []
+    words = 0
+    covered: set[int] = set()
+    while True:
+        best, best_gain = None, -np.inf
+        for i in range(len(texts)):
+            if i in chosen or not eligible[i] or words + _word_count(texts[i]) > settings.max_words:
+                continue
+            redundancy = max((float(vectors[i] @ vectors[j]) for j in chosen), default=0.0)
+            gain = settings.mmr_lambda * centrality[i] - (1 - settings.mmr_lambda) * redundancy
+            gain += ASPECT_BONUS * bool(names[i] - covered) + OPINION_BONUS * polar[i] + AGREEMENT_BONUS * agreement[i]
+            if names[i] and names[i] <= covered:
+                gain -= COVERED_PENALTY
+            picked_polar = [j for j in [*chosen, i] if polar[j]]
+            if picked_polar:
+                share = sum(polarity[j] >= POLAR for j in picked_polar) / len(picked_polar)
+                gain -= BALANCE_WEIGHT * abs(share - target_positive)
+            if debug is not None:
+                debug.append((len(chosen), texts[i], round(float(gain), 3)))
+            if gain > best_gain + 1e-12:
+                best, best_gain = i, gain
+        if best is None or best_gain < MIN_GAIN or (words >= settings.min_words
+                                                    and words + _word_count(texts[best]) > settings.target_words):
+            break
+        chosen.append(best)
+        words += _word_count(texts[best])
+        covered |= names[best]
+    # Praise first, then neutral statements, then complaints; within each, the most central first.
+    ordered = sorted(chosen, key=lambda i: (0 if polarity[i] >= POLAR else 2 if polarity[i] <= -POLAR else 1,
+                                            -centrality[i], texts[i]))
+    paragraph = " ".join(_as_sentence(texts[i]) for i in ordered)
+    return Summary(
+        summary=paragraph,
+        pros=_best_of(np.flatnonzero(polarity >= POLAR), texts, vectors, centrality, settings.n_pros),
+        cons=_best_of(np.flatnonzero(polarity <= -POLAR), texts, vectors, centrality, settings.n_cons),
+        sentences_used=[texts[i] for i in ordered],
+        share_positive_statements=target_positive if polar.any() else None,
+    )
+
+
+def _as_sentence(text: str) -> str:
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _best_of(candidates: np.ndarray, texts: list[str], vectors: np.ndarray, centrality: np.ndarray,
+             n: int) -> list[str]:
+    """The n most central candidates, skipping near-repeats of ones already taken (cosine >= 0.8)."""
+    taken: list[int] = []
+    for i in sorted(candidates.tolist(), key=lambda i: (-centrality[i], texts[i])):
+        if all(float(vectors[i] @ vectors[j]) < 0.8 for j in taken):
+            taken.append(i)
+        if len(taken) == n:
+            break
+    return [_as_sentence(texts[i]) for i in taken]
