@@ -16,11 +16,12 @@ from pyspark.sql import functions as F
 
 from jobs.sentiment import with_sentiment_score
 from jobs.tags import embed_on_worker
+from reviewlake.config import SummarySettings, TagSettings
 from reviewlake.context import StageContext, StageResult
 from reviewlake.tables import table_spec
-from udfs.keyphrases import TagSettings, product_tags
+from udfs.keyphrases import product_tags
 from udfs.sentences import review_sentences, review_tone
-from udfs.summarizer import SummarySettings, summarize
+from udfs.summarizer import summarize
 
 REVIEWS, SENTIMENT, SUMMARIES = "silver.reviews", "gold.review_sentiment", "gold.product_summaries"
 SUMMARIZER_VERSION = "extractive-mmr-minilm-1"
@@ -29,12 +30,13 @@ _ROWS = ("product_id string, summary string, pros array<string>, cons array<stri
          "avg_rating double, share_positive double, share_neutral double, share_negative double")
 
 
-def summarize_product(frame: pd.DataFrame, settings: SummarySettings, run_date: date) -> dict:
+def summarize_product(frame: pd.DataFrame, settings: SummarySettings, tag_settings: TagSettings,
+                      run_date: date) -> dict:
     """One gold.product_summaries row (without model_version/run_id) from one product's reviews."""
     frame = frame.sort_values(["review_ts", "review_id"]).assign(
         tone=lambda f: review_tone(f["rating"], f["sentiment_score"]))
     sentences = review_sentences(frame)
-    aspects = tuple(product_tags(sentences, TagSettings(), run_date)["tag"].head(MAX_ASPECTS))
+    aspects = tuple(product_tags(sentences, tag_settings, run_date)["tag"].head(MAX_ASPECTS))
     result = summarize(sentences, embed_on_worker, settings, aspects)
     labels = frame["label"].where(frame["label"].notna(), pd.cut(
         frame["rating"], [0, 2.5, 3.5, 5], labels=["negative", "neutral", "positive"]).astype(object))
@@ -45,10 +47,10 @@ def summarize_product(frame: pd.DataFrame, settings: SummarySettings, run_date: 
             "share_negative": float(mix.get("negative", 0.0))}
 
 
-def transform(reviews: DataFrame, settings: SummarySettings, run_date: date) -> DataFrame:
+def transform(reviews: DataFrame, settings: SummarySettings, tag_settings: TagSettings, run_date: date) -> DataFrame:
     """Summaries of every product in `reviews` (columns of silver.reviews + sentiment_score, label)."""
     def per_product(frame: pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame([summarize_product(frame, settings, run_date)])
+        return pd.DataFrame([summarize_product(frame, settings, tag_settings, run_date)])
 
     enough = reviews.groupBy("product_id").count().where(F.col("count") >= settings.min_reviews).select("product_id")
     return (reviews.join(enough, "product_id")
@@ -59,7 +61,7 @@ def transform(reviews: DataFrame, settings: SummarySettings, run_date: date) -> 
 
 def run(ctx: StageContext) -> StageResult:
     """Summarize products with new or changed reviews (every product on the first run)."""
-    settings = SummarySettings()
+    settings = ctx.config.summarize
     reviews = ctx.read(REVIEWS)
     sentiment = ctx.read(SENTIMENT) if ctx.lake.exists(SENTIMENT) else None
     changed = ctx.read_new(REVIEWS).select("product_id").distinct()
@@ -72,7 +74,7 @@ def run(ctx: StageContext) -> StageResult:
         scored = scored.join(sentiment.select("review_id", "label"), "review_id", "left")
     else:
         scored = scored.withColumn("label", F.lit(None).cast("string"))
-    rows = (transform(scored, settings, ctx.params.run_date)
+    rows = (transform(scored, settings, ctx.config.tags, ctx.params.run_date)
             .withColumn("model_version", F.lit(SUMMARIZER_VERSION)).withColumn("run_id", F.lit(ctx.run_id))
             .select(*table_spec(SUMMARIES).schema.fieldNames()))
     write = ctx.merge(SUMMARIES, rows, mode="upsert")

@@ -19,11 +19,12 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs.sentiment import with_sentiment_score
+from reviewlake.config import TagSettings
 from reviewlake.context import StageContext, StageResult
 from reviewlake.errors import UserError
 from reviewlake.model_store import ModelStore
 from reviewlake.tables import table_spec
-from udfs.keyphrases import TagSettings, product_tags
+from udfs.keyphrases import product_tags
 from udfs.sentences import review_sentences, review_tone
 from udfs.tag_search import TagSearch, TagVectors
 
@@ -82,7 +83,7 @@ def vocabulary(tags: DataFrame, products: DataFrame | None) -> DataFrame:
 
 def run(ctx: StageContext) -> StageResult:
     """Recompute tags of products with new or changed reviews; rebuild the vocabulary and the search vectors."""
-    settings = TagSettings()
+    settings = ctx.config.tags
     reviews = ctx.read(REVIEWS)
     known = ctx.read(TAGS).select("product_id").distinct() if ctx.lake.exists(TAGS) else None
     changed = ctx.read_new(REVIEWS).select("product_id").distinct()

@@ -44,6 +44,35 @@ class SentimentSettings:
 
 
 @dataclass(frozen=True)
+class SummarySettings:
+    """Extractive summaries (udfs/summarizer.py, jobs/summarize.py)."""
+
+    min_reviews: int = 3
+    min_words: int = 40
+    target_words: int = 70
+    max_words: int = 80
+    max_sentences: int = 400      # newest sentences considered per product (embedding is the cost)
+    mmr_lambda: float = 0.6
+    n_pros: int = 3
+    n_cons: int = 3
+
+
+@dataclass(frozen=True)
+class TagSettings:
+    """Tag mining per product (udfs/keyphrases.py, jobs/tags.py)."""
+
+    min_tags: int = 5
+    max_tags: int = 15
+    max_words: int = 3
+    yake_candidates: int = 40
+    min_mentions: int = 2
+    merge_similarity: float = 0.85     # cosine above which two tags are one (MiniLM)
+    subsumed_share: float = 0.8        # a word whose mentions are mostly inside a longer tag is dropped
+    trend_days: int = 30
+    min_determiner_share: float = 0.3
+
+
+@dataclass(frozen=True)
 class RecommendSettings:
     """Implicit ALS with a small hyper-parameter search, and the fallback strategies (jobs/recommend.py)."""
 
@@ -90,6 +119,8 @@ class Config:
     spark: SparkSettings = field(default_factory=SparkSettings)
     clean: CleanRules = field(default_factory=CleanRules)
     sentiment: SentimentSettings = field(default_factory=SentimentSettings)
+    summarize: SummarySettings = field(default_factory=SummarySettings)
+    tags: TagSettings = field(default_factory=TagSettings)
     recommend: RecommendSettings = field(default_factory=RecommendSettings)
     similarity: SimilaritySettings = field(default_factory=SimilaritySettings)
     pii_salt: str | None = None
@@ -149,7 +180,8 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
             raise UserError(f"REVIEWLAKE_SPARK_CONF entries must be key=value, got {pair!r}")
         spark_values["conf"][key.strip()] = value.strip()
 
-    sections = {name: dict(data.pop(name, {})) for name in ("clean", "sentiment", "recommend", "similarity")}
+    sections = {name: dict(data.pop(name, {})) for name in ("clean", "sentiment", "summarize", "tags", "recommend",
+                                                                 "similarity")}
     top: dict[str, Any] = {k: data.pop(k) for k in ("lake", "cache_dir", "pii_salt") if k in data}
     if data:
         raise UserError(f"config: unknown section(s) {sorted(data)}")
@@ -166,6 +198,8 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
         spark=_section(SparkSettings, spark_values, "[spark]"),
         clean=_section(CleanRules, sections["clean"], "[clean]"),
         sentiment=_section(SentimentSettings, sections["sentiment"], "[sentiment]"),
+        summarize=_section(SummarySettings, sections["summarize"], "[summarize]"),
+        tags=_section(TagSettings, sections["tags"], "[tags]"),
         recommend=_section(RecommendSettings, sections["recommend"], "[recommend]"),
         similarity=_section(SimilaritySettings, sections["similarity"], "[similarity]"),
         **top,

@@ -44,3 +44,14 @@ def test_generated_salt_is_stable_per_lake(tmp_path):
     assert first == config.resolved_pii_salt()
     assert first != load_config(env={}).with_lake(tmp_path / "other").resolved_pii_salt()
     assert (tmp_path / "lake/ops/_secrets/pii_salt").stat().st_mode & 0o077 == 0
+
+
+def test_stage_sections_parse_and_lists_become_tuples(tmp_path):
+    from reviewlake.config import load_config
+
+    path = tmp_path / "c.toml"
+    path.write_text('[summarize]\nmin_reviews = 5\n[tags]\nmax_tags = 8\n[recommend]\nfactors = [16, 24]\n'
+                    '[similarity]\nexact_max_products = 10\n')
+    config = load_config(path, env={})
+    assert config.summarize.min_reviews == 5 and config.tags.max_tags == 8
+    assert config.recommend.factors == (16, 24) and config.similarity.exact_max_products == 10

@@ -7,10 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from reviewlake.config import SummarySettings, TagSettings
 from reviewlake.synthetic import Product, _review_text
-from udfs.keyphrases import TagSettings, lemma, mention_pattern, product_tags
+from udfs.keyphrases import lemma, mention_pattern, product_tags
 from udfs.sentences import compress, review_sentences, split_sentences, usable
-from udfs.summarizer import SummarySettings, summarize
+from udfs.summarizer import summarize
 from udfs.tag_search import TagSearch, TagVectors
 
 ASPECTS = {"battery life": 0.9, "sound quality": -0.9, "comfort": 0.6}

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
 
+from reviewlake.config import TagSettings
 from udfs.sentences import sentiment_words, words
 
 # Words that are never a product aspect on their own, however often reviewers write them.
@@ -29,19 +29,6 @@ work works worked working fell stopped broke came went letdown disappointment
 """.split())
 DETERMINERS = r"(?:the|its|this|that|my|our|their|your|his|her|a|an)"
 STRONG_VALENCE = 2.0     # VADER valence of words that judge ("great", "terrible"), unlike "comfort" (1.5)
-
-
-@dataclass(frozen=True)
-class TagSettings:
-    min_tags: int = 5
-    max_tags: int = 15
-    max_words: int = 3
-    yake_candidates: int = 40
-    min_mentions: int = 2
-    merge_similarity: float = 0.85     # cosine above which two tags are one (MiniLM)
-    subsumed_share: float = 0.8        # a word whose mentions are mostly inside a longer tag is dropped
-    trend_days: int = 30
-    min_determiner_share: float = 0.3
 
 
 def lemma(phrase: str) -> str:

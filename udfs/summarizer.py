@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from reviewlake.config import SummarySettings
+
 POLAR = 0.2                 # |polarity| from which a sentence is praise or complaint
 ASPECT_BONUS = 0.08
 COVERED_PENALTY = 0.3
@@ -29,18 +31,6 @@ MIN_GAIN = 0.05             # below this a statement only repeats: a shorter sum
 AGREEMENT_BONUS = 0.1
 BALANCE_WEIGHT = 0.3
 OPINION_BONUS = 0.05        # a summary states opinions; "I bought it for my son" is not one
-
-
-@dataclass(frozen=True)
-class SummarySettings:
-    min_reviews: int = 3
-    min_words: int = 40
-    target_words: int = 70
-    max_words: int = 80
-    max_sentences: int = 400      # newest sentences considered per product (embedding is the cost)
-    mmr_lambda: float = 0.6
-    n_pros: int = 3
-    n_cons: int = 3
 
 
 @dataclass
@@ -61,9 +51,10 @@ def _word_count(text: str) -> int:
 
 
 def summarize(sentences: pd.DataFrame, embed: Callable[[list[str]], np.ndarray],
-              settings: SummarySettings = SummarySettings(), aspects: tuple[str, ...] = (),
+              settings: SummarySettings | None = None, aspects: tuple[str, ...] = (),
               debug: list | None = None) -> Summary:
     """Summary of one product from its review sentences (columns sentence, polarity; newest last)."""
+    settings = settings or SummarySettings()
     if sentences.empty:
         return Summary("")
     recent = sentences.tail(settings.max_sentences)
