@@ -51,7 +51,7 @@ class SummarySettings:
     min_words: int = 40
     target_words: int = 70
     max_words: int = 80
-    max_sentences: int = 400      # newest sentences considered per product (embedding is the cost)
+    max_sentences: int = 200      # newest sentences considered per product (embedding is the cost)
     mmr_lambda: float = 0.6
     n_pros: int = 3
     n_cons: int = 3

@@ -8,7 +8,7 @@ rule-based sentence splitter, a regex tokenizer, YAKE (`yake`), VADER for senten
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -59,6 +59,7 @@ def _vader():
     return SentimentIntensityAnalyzer()
 
 
+@lru_cache(maxsize=200_000)   # review sentences repeat across reviews and products
 def polarity(sentence: str) -> float:
     """VADER compound score in [-1, 1] of one sentence."""
     return float(_vader().polarity_scores(sentence)["compound"])
