@@ -61,7 +61,6 @@ class SummarySettings:
 class TagSettings:
     """Tag mining per product (udfs/keyphrases.py, jobs/tags.py)."""
 
-    min_tags: int = 5
     max_tags: int = 15
     max_words: int = 3
     yake_candidates: int = 40

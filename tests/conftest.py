@@ -72,3 +72,44 @@ def make_context(spark, config, stage: str, params=None, run_id: str = "run-1"):
     return StageContext(spark=spark, lake=lake, config=config, run_id=run_id, stage=stage,
                         params=params or RunParams(), last_success=RunLedger(lake).last_success,
                         say=lambda _msg: None)
+
+
+def read_table(lake_root, name: str):
+    """A lake table as pandas through delta-rs (what analysts see)."""
+    from deltalake import DeltaTable
+
+    layer, table = name.split(".")
+    return DeltaTable(str(Path(lake_root) / layer / table)).to_pandas()
+
+
+def synthetic_lake(base_config, root: Path, reviews: int, seed: int, stages: tuple[str, ...], run_date,
+                   **config_overrides):
+    """Generate `reviews` synthetic reviews under root/in and run `stages` on a lake under root/lake.
+
+    Returns (config, ground truth, {stage: StageResult}); every stage must succeed.
+    """
+    from dataclasses import replace
+
+    from reviewlake.context import RunParams
+    from reviewlake.pipeline import run_pipeline
+    from reviewlake.synthetic import generate
+
+    truth = generate(reviews, seed, root / "in")
+    config = replace(base_config, lake=root / "lake", pii_salt="test-salt", **config_overrides)
+    params = RunParams(inputs=(str(root / "in" / truth["reviews_file"]),),
+                       products=str(root / "in" / truth["products_file"]), stages=stages, run_date=run_date,
+                       options={"sentiment_tier": "fast"})
+    outcomes = run_pipeline(config, params, say=lambda _m: None, run_id="build")
+    assert [o.status for o in outcomes] == ["succeeded"] * len(stages)
+    return config, truth, {o.stage: o.result for o in outcomes}
+
+
+def add_review_like_first(spark, lake_root, **changes) -> None:
+    """MERGE into silver.reviews a copy of its first review with `changes` (a new review of that product)."""
+    import pandas as pd
+
+    from reviewlake.lake import Lake
+
+    lake = Lake(spark, lake_root)
+    row = {**read_table(lake_root, "silver.reviews").iloc[0].to_dict(), **changes}
+    lake.merge("silver.reviews", spark.createDataFrame(pd.DataFrame([row]), schema=lake.read("silver.reviews").schema))

@@ -1,48 +1,35 @@
 """Recommend and similarity stages on Spark + Delta over a small synthetic lake: serving-table rules, metrics,
 re-runs as no-ops, incremental product vectors, answers from the saved index."""
 
-from dataclasses import replace
 from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
 import pytest
-from deltalake import DeltaTable
 
 from reviewlake.config import RecommendSettings, SimilaritySettings
 from reviewlake.context import RunParams
 from reviewlake.pipeline import run_pipeline
-from reviewlake.synthetic import generate
+from tests.conftest import add_review_like_first, read_table, synthetic_lake
 from udfs import recommender as rec
 
 RUN_DATE = date(2024, 1, 2)
 
 
-def _table(lake_root, name):
-    layer, table = name.split(".")
-    return DeltaTable(str(lake_root / layer / table)).to_pandas()
-
-
 @pytest.fixture(scope="module")
 def small_lake(spark, base_config, tmp_path_factory):
     """6,000 synthetic reviews through ingest, clean, sentiment (fast tier), recommend and similarity."""
-    root = tmp_path_factory.mktemp("recsim")
-    truth = generate(6000, 5, root / "in")
-    config = replace(base_config, lake=root / "lake", pii_salt="test-salt",
-                     recommend=RecommendSettings(factors=(16, 32), regularization=(0.05,), alpha=(10.0,)),
-                     similarity=SimilaritySettings(reviews_per_product=3))
-    params = RunParams(inputs=(str(root / "in" / truth["reviews_file"]),),
-                       products=str(root / "in" / truth["products_file"]),
-                       stages=("ingest", "clean", "sentiment", "recommend", "similarity"), run_date=RUN_DATE,
-                       options={"sentiment_tier": "fast"})
-    outcomes = run_pipeline(config, params, say=lambda _m: None, run_id="build")
-    assert [o.status for o in outcomes] == ["succeeded"] * 5
-    return config, {o.stage: o.result for o in outcomes}
+    config, _truth, results = synthetic_lake(
+        base_config, tmp_path_factory.mktemp("recsim"), 6000, 5,
+        ("ingest", "clean", "sentiment", "recommend", "similarity"), RUN_DATE,
+        recommend=RecommendSettings(factors=(16, 32), regularization=(0.05,), alpha=(10.0,)),
+        similarity=SimilaritySettings(reviews_per_product=3))
+    return config, results
 
 
 def _likes_per_user(lake_root) -> pd.Series:
-    silver = _table(lake_root, "silver.reviews")
-    sentiment = _table(lake_root, "gold.review_sentiment")[["review_id", "score"]]
+    silver = read_table(lake_root, "silver.reviews")
+    sentiment = read_table(lake_root, "gold.review_sentiment")[["review_id", "score"]]
     joined = silver.merge(sentiment, on="review_id", how="left")
     joined["liked"] = rec.review_preference(joined["rating"].to_numpy(float),
                                             joined["score"].to_numpy(float)) >= rec.LIKE_THRESHOLD
@@ -51,8 +38,8 @@ def _likes_per_user(lake_root) -> pd.Series:
 
 def test_every_user_gets_top_k_never_a_seen_item_with_documented_strategies(small_lake):
     config, _ = small_lake
-    recs = _table(config.lake, "gold.user_recommendations")
-    silver = _table(config.lake, "silver.reviews")
+    recs = read_table(config.lake, "gold.user_recommendations")
+    silver = read_table(config.lake, "silver.reviews")
     k = config.recommend.top_k
     per_user = recs.groupby("user_id")["rank"].agg(["count", "min", "max"])
     assert set(per_user.index) == set(silver["user_id"]) | {rec.UNKNOWN_USER}
@@ -74,7 +61,7 @@ def test_every_user_gets_top_k_never_a_seen_item_with_documented_strategies(smal
 
 def test_als_beats_popularity_on_the_held_out_newest_interactions(small_lake):
     config, results = small_lake
-    metrics = _table(config.lake, "ops.model_metrics")
+    metrics = read_table(config.lake, "ops.model_metrics")
     recall = metrics[metrics["metric"] == "recall_at_20"].set_index("model")["value"]
     assert recall["recommend.als"] > recall["recommend.popularity"] * 1.2
     version = results["recommend"].details["model_version"]
@@ -85,9 +72,9 @@ def test_similarity_table_and_saved_index_agree(small_lake):
     from jobs.similarity import similar_products
 
     config, results = small_lake
-    table = _table(config.lake, "gold.product_similarity")
-    products = _table(config.lake, "silver.products")
-    assert set(table["product_id"]) == set(_table(config.lake, "silver.reviews")["product_id"])
+    table = read_table(config.lake, "gold.product_similarity")
+    products = read_table(config.lake, "silver.products")
+    assert set(table["product_id"]) == set(read_table(config.lake, "silver.reviews")["product_id"])
     assert (table.groupby("product_id").size() == config.similarity.neighbours).all()
     assert (table["product_id"] != table["similar_product_id"]).all()
     assert set(table["index_type"]) == {"flat-exact"}
@@ -108,19 +95,13 @@ def test_similarity_table_and_saved_index_agree(small_lake):
 
 
 def test_reruns_are_no_ops_and_new_reviews_refresh_only_their_product(small_lake, spark):
-    from reviewlake.lake import Lake
-
     config, results = small_lake
     again = run_pipeline(config, RunParams(stages=("recommend", "similarity"), run_date=RUN_DATE),
                          say=lambda _m: None, run_id="again")
     assert [o.result.message.startswith("unchanged") for o in again] == [True, True]
 
-    silver = _table(config.lake, "silver.reviews")
-    row = silver.iloc[0].to_dict()
-    row.update(review_id="new-review-1", text="Brand new words about this thing.", text_hash="new-hash",
-               review_ts=datetime(2023, 12, 31, 12), updated_at=datetime(2024, 1, 1))
-    lake = Lake(spark, config.lake)
-    lake.merge("silver.reviews", spark.createDataFrame(pd.DataFrame([row]), schema=lake.read("silver.reviews").schema))
+    add_review_like_first(spark, config.lake, review_id="new-review-1", text="Brand new words about this thing.",
+                          text_hash="new-hash", review_ts=datetime(2023, 12, 31, 12), updated_at=datetime(2024, 1, 1))
     refreshed = run_pipeline(config, RunParams(stages=("similarity",), run_date=RUN_DATE), say=lambda _m: None,
                              run_id="refresh")[0].result
     assert refreshed.details["vectors_recomputed"] == 1

@@ -2,45 +2,31 @@
 aspects; tag search over the result; incremental re-runs."""
 
 import json
-from dataclasses import replace
 from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
 import pytest
-from deltalake import DeltaTable
 
 from reviewlake.context import RunParams
 from reviewlake.pipeline import run_pipeline
-from reviewlake.synthetic import generate
+from tests.conftest import add_review_like_first, read_table, synthetic_lake
 from udfs.sentences import compress, split_sentences
 
 RUN_DATE = date(2024, 1, 1)
 
 
-def _table(lake_root, name):
-    layer, table = name.split(".")
-    return DeltaTable(str(lake_root / layer / table)).to_pandas()
-
-
 @pytest.fixture(scope="module")
 def tagged_lake(spark, base_config, tmp_path_factory):
-    root = tmp_path_factory.mktemp("sumtags")
-    truth = generate(4000, 8, root / "in")
-    config = replace(base_config, lake=root / "lake", pii_salt="test-salt")
-    params = RunParams(inputs=(str(root / "in" / truth["reviews_file"]),),
-                       products=str(root / "in" / truth["products_file"]),
-                       stages=("ingest", "clean", "sentiment", "summarize", "tags"), run_date=RUN_DATE,
-                       options={"sentiment_tier": "fast"})
-    outcomes = run_pipeline(config, params, say=lambda _m: None, run_id="build")
-    assert [o.status for o in outcomes] == ["succeeded"] * 5
-    return config, truth, {o.stage: o.result for o in outcomes}
+    """4,000 synthetic reviews through ingest, clean, sentiment (fast tier), summarize and tags."""
+    return synthetic_lake(base_config, tmp_path_factory.mktemp("sumtags"), 4000, 8,
+                          ("ingest", "clean", "sentiment", "summarize", "tags"), RUN_DATE)
 
 
 def test_summaries_are_bounded_and_made_of_the_products_own_sentences(tagged_lake):
     config, _truth, _ = tagged_lake
-    summaries = _table(config.lake, "gold.product_summaries").set_index("product_id")
-    silver = _table(config.lake, "silver.reviews")
+    summaries = read_table(config.lake, "gold.product_summaries").set_index("product_id")
+    silver = read_table(config.lake, "silver.reviews")
     counts = silver.groupby("product_id").size()
     assert set(summaries.index) == set(counts[counts >= 3].index)
     words = summaries["summary"].str.split().str.len()
@@ -63,7 +49,7 @@ def _planted(truth) -> pd.DataFrame:
 
 def test_tags_find_planted_aspects_with_their_polarity(tagged_lake):
     config, truth, _ = tagged_lake
-    tags = _table(config.lake, "gold.product_tags")
+    tags = read_table(config.lake, "gold.product_tags")
     planted = _planted(truth)
     planted = planted[planted["product_id"].isin(tags["product_id"])]
     hits = tags.merge(planted, on=["product_id", "tag"])
@@ -74,7 +60,7 @@ def test_tags_find_planted_aspects_with_their_polarity(tagged_lake):
     agreement = (np.sign(strong["tag_sentiment"]) == np.sign(strong["quality"])).mean()
     assert agreement >= 0.75, agreement
     assert tags.groupby("product_id").size().max() <= 15
-    vocabulary = _table(config.lake, "gold.tag_vocabulary")
+    vocabulary = read_table(config.lake, "gold.tag_vocabulary")
     kitchen = vocabulary[vocabulary["category"] == "Kitchen"].sort_values("rank_discussed")
     assert set(kitchen["tag"].head(5)) == {"motor", "noise level", "blades", "cleaning", "capacity"}
 
@@ -93,22 +79,17 @@ def test_search_puts_products_praised_for_the_aspect_on_top(tagged_lake):
 
 
 def test_reruns_are_no_ops_and_a_new_review_refreshes_only_its_product(tagged_lake, spark):
-    from reviewlake.lake import Lake
-
     config, _truth, _ = tagged_lake
     again = run_pipeline(config, RunParams(stages=("summarize", "tags"), run_date=RUN_DATE), say=lambda _m: None,
                          run_id="again")
     assert again[0].result.rows_out == 0 and again[1].result.message == "no changes"
-    silver = _table(config.lake, "silver.reviews")
-    row = silver.iloc[0].to_dict()
-    row.update(review_id="new-1", text="The sound quality is terrible. The comfort is awful.", text_hash="n1",
-               review_ts=datetime(2023, 12, 30, 9), updated_at=datetime(2024, 1, 1))
-    lake = Lake(spark, config.lake)
-    lake.merge("silver.reviews", spark.createDataFrame(pd.DataFrame([row]), schema=lake.read("silver.reviews").schema))
+    add_review_like_first(spark, config.lake, review_id="new-1", text_hash="n1",
+                          text="The sound quality is terrible. The comfort is awful.",
+                          review_ts=datetime(2023, 12, 30, 9), updated_at=datetime(2024, 1, 1))
     refreshed = run_pipeline(config, RunParams(stages=("summarize", "tags"), run_date=RUN_DATE), say=lambda _m: None,
                              run_id="refresh")
     assert refreshed[0].result.details["updated"] == 1 and refreshed[0].result.details["inserted"] == 0
     assert refreshed[1].result.details["products_retagged"] == 1
-    ledger = _table(config.lake, "ops.pipeline_runs")
+    ledger = read_table(config.lake, "ops.pipeline_runs")
     assert json.loads(ledger[(ledger["run_id"] == "refresh") & (ledger["job"] == "tags")]["details"].iloc[0])[
         "products_retagged"] == 1

@@ -51,8 +51,7 @@ def _word_count(text: str) -> int:
 
 
 def summarize(sentences: pd.DataFrame, embed: Callable[[list[str]], np.ndarray],
-              settings: SummarySettings | None = None, aspects: tuple[str, ...] = (),
-              debug: list | None = None) -> Summary:
+              settings: SummarySettings | None = None, aspects: tuple[str, ...] = ()) -> Summary:
     """Summary of one product from its review sentences (columns sentence, polarity; newest last)."""
     settings = settings or SummarySettings()
     if sentences.empty:
@@ -99,8 +98,6 @@ def summarize(sentences: pd.DataFrame, embed: Callable[[list[str]], np.ndarray],
             if picked_polar:
                 share = sum(polarity[j] >= POLAR for j in picked_polar) / len(picked_polar)
                 gain -= BALANCE_WEIGHT * abs(share - target_positive)
-            if debug is not None:
-                debug.append((len(chosen), texts[i], round(float(gain), 3)))
             if gain > best_gain + 1e-12:
                 best, best_gain = i, gain
         if best is None or best_gain < MIN_GAIN or (words >= settings.min_words

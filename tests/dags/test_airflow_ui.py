@@ -132,16 +132,23 @@ def test_trigger_the_manual_dag_from_the_ui_and_watch_it_succeed(airflow_ui, bro
     open_section("Run")
     label = browser.find_element(By.XPATH, "//label[starts-with(normalize-space(.), 'Stages')]")
     stages = browser.find_element(By.ID, label.get_attribute("for"))
-    stages.click()
 
     def ticked() -> list[str]:
-        return [e.get_attribute("value") for e in browser.find_elements(By.NAME, "element_stages")]
+        return [v for e in browser.find_elements(By.NAME, "element_stages") if (v := e.get_attribute("value"))]
 
-    for _ in range(6):  # remove the last chips as a keyboard user would, one key press per re-render
-        if ticked() == TICKED:
+    # Empty the multi-select with Backspace, then pick the wanted stages by typing each name and Enter, as a
+    # keyboard user would (a mouse click on the field lands on a chip once the chips wrap).
+    for _ in range(3 * len(TICKED) + 10):
+        if not ticked():
             break
+        before = len(ticked())
         stages.send_keys(Keys.BACKSPACE)
-        time.sleep(0.5)
+        wait.until(lambda _d, before=before: len(ticked()) < before)
+    assert ticked() == []
+    for picked, stage in enumerate(TICKED, start=1):
+        stages.send_keys(stage)
+        stages.send_keys(Keys.ENTER)
+        wait.until(lambda _d, picked=picked: len(ticked()) == picked)
     # Leave the field by clicking the dialog's title: Tab would pick the highlighted option, Escape close the dialog.
     browser.find_element(By.XPATH, "//*[starts-with(normalize-space(text()), 'Trigger Dag')]").click()
     browser.find_element(By.NAME, "element_run_date").send_keys("01012024")   # the date picker's mm/dd/yyyy
