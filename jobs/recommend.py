@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -107,7 +108,8 @@ def evaluate_split(data: Indexed, held: np.ndarray, params: rec.AlsParams, prefe
             rec.ranking_metrics(popular_top, relevant, n_items, recall_k=k), backend)
 
 
-def search_params(data: Indexed, held: np.ndarray, settings: RecommendSettings, say) -> tuple[rec.AlsParams, list]:
+def search_params(data: Indexed, held: np.ndarray, settings: RecommendSettings,
+                  say: Callable[[str], None]) -> tuple[rec.AlsParams, list]:
     """Grid search on a validation split carved out of the training rows (each user's newest again)."""
     train = ~held
     validation = np.zeros_like(held)
@@ -117,7 +119,7 @@ def search_params(data: Indexed, held: np.ndarray, settings: RecommendSettings, 
     for factors, regularization, alpha in itertools.product(settings.factors, settings.regularization,
                                                             settings.alpha):
         params = rec.AlsParams(factors, regularization, alpha, settings.iterations)
-        # Rows of the test split are invisible here: mark them held so they are neither trained on nor scored.
+        # The test split's rows are dropped: the search neither trains on nor scores them.
         als, _, _ = evaluate_split(_drop(data, held), validation[train], params, settings.device, settings.top_k)
         trials.append((params, als))
         say(f"    factors={factors} reg={regularization} alpha={alpha}: "
