@@ -156,16 +156,15 @@ class Catalogue:
 
     popularity: np.ndarray                 # per item
     item_category: np.ndarray              # per item, category code
+    popular: np.ndarray                    # all items, most popular first (ties by item code)
     category_items: dict[int, np.ndarray] = field(default_factory=dict)  # code -> items, most popular first
 
     @classmethod
     def build(cls, popularity: np.ndarray, item_category: np.ndarray) -> Catalogue:
+        # Sorted once here: fill_to_k runs once per user.
         order = np.lexsort((np.arange(len(popularity)), -popularity))
         by_category = {int(c): order[item_category[order] == c] for c in np.unique(item_category)}
-        return cls(popularity, item_category, by_category)
-
-    def popular(self) -> np.ndarray:
-        return np.lexsort((np.arange(len(self.popularity)), -self.popularity))
+        return cls(popularity, item_category, order, by_category)
 
 
 def fill_to_k(primary: list[int], primary_scores: list[float], strategy: str, seen: set[int],
@@ -180,7 +179,7 @@ def fill_to_k(primary: list[int], primary_scores: list[float], strategy: str, se
             taken.add(item)
     fallbacks = [("category", catalogue.category_items.get(c, np.array([], dtype=np.int64)))
                  for c in touched_categories]
-    fallbacks.append(("popularity", catalogue.popular()))
+    fallbacks.append(("popularity", catalogue.popular))
     for name, pool in fallbacks:
         for item in pool:
             if len(items) >= k:
