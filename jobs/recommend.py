@@ -19,11 +19,11 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.sentiment import with_sentiment_score
 from reviewlake.config import RecommendSettings
 from reviewlake.context import StageContext, StageResult
 from reviewlake.model_store import ModelStore
 from reviewlake.tables import table_spec
+from reviewlake.views import with_sentiment_score
 from udfs import recommender as rec
 
 REVIEWS, SENTIMENT, PRODUCTS = "silver.reviews", "gold.review_sentiment", "silver.products"

@@ -183,13 +183,6 @@ def transform(reviews: DataFrame, model_dir: str, model_version: str, run_id: st
         F.lit(run_id).alias("run_id"))
 
 
-def with_sentiment_score(reviews: DataFrame, sentiment: DataFrame | None) -> DataFrame:
-    """`reviews` plus `sentiment_score` from gold.review_sentiment (null where absent or not scored yet)."""
-    if sentiment is None:
-        return reviews.withColumn("sentiment_score", F.lit(None).cast("double"))
-    return reviews.join(sentiment.select("review_id", F.col("score").alias("sentiment_score")), "review_id", "left")
-
-
 def _candidate_metrics(candidate: Candidate) -> dict[str, float]:
     return {**candidate.metrics, "train_seconds": candidate.train_seconds,
             "reviews_per_second_1proc": candidate.reviews_per_second}

@@ -14,11 +14,11 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.sentiment import with_sentiment_score
-from jobs.tags import embed_on_worker
 from reviewlake.config import SummarySettings, TagSettings
 from reviewlake.context import StageContext, StageResult
 from reviewlake.tables import table_spec
+from reviewlake.views import with_sentiment_score
+from udfs.encoder import embed_on_worker
 from udfs.keyphrases import product_tags
 from udfs.sentences import review_sentences, review_tone
 from udfs.summarizer import summarize

@@ -18,43 +18,21 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.sentiment import with_sentiment_score
 from reviewlake.config import TagSettings
 from reviewlake.context import StageContext, StageResult
 from reviewlake.errors import UserError
 from reviewlake.model_store import ModelStore
 from reviewlake.tables import table_spec
+from reviewlake.views import with_sentiment_score
 from udfs.keyphrases import product_tags
 from udfs.sentences import review_sentences, review_tone
+from udfs.encoder import embed_on_worker
 from udfs.tag_search import TagSearch, TagVectors
 
 REVIEWS, PRODUCTS, SENTIMENT = "silver.reviews", "silver.products", "gold.review_sentiment"
 TAGS, VOCABULARY = "gold.product_tags", "gold.tag_vocabulary"
 _TAG_ROWS = "product_id string, tag string, weight double, n_mentions long, tag_sentiment double, " \
             "first_seen date, trend double"
-
-
-_ENCODER = None
-# Reviews repeat sentences across products ("Works as described."): each Python worker embeds a sentence once.
-_EMBEDDED: dict[str, np.ndarray] = {}
-EMBEDDING_CACHE_SIZE = 100_000
-
-
-def embed_on_worker(texts: list[str]) -> np.ndarray:
-    """MiniLM on this Spark worker (loaded once per Python worker process), with a per-worker text cache."""
-    global _ENCODER
-    if _ENCODER is None:
-        from udfs.encoder import SentenceEncoder
-
-        _ENCODER = SentenceEncoder(device="auto", threads=1)
-    missing = list(dict.fromkeys(t for t in texts if t not in _EMBEDDED))
-    if missing:
-        if len(_EMBEDDED) + len(missing) > EMBEDDING_CACHE_SIZE:
-            _EMBEDDED.clear()
-        _EMBEDDED.update(zip(missing, _ENCODER.encode(missing), strict=True))
-    if not texts:
-        return np.zeros((0, 384), dtype=np.float32)
-    return np.stack([_EMBEDDED[t] for t in texts])
 
 
 def tag_products(reviews: DataFrame, settings: TagSettings, run_date: date) -> DataFrame:

@@ -217,15 +217,15 @@ def sql(
 
 @app.command()
 def jars(quiet: Annotated[bool, typer.Option("--quiet", help="Print nothing when cached")] = False) -> None:
-    """Resolve Spark's Delta jars from Maven Central into the cache (once; offline afterwards)."""
-    from reviewlake.spark import cached_jars, delta_coordinates, ensure_jars
+    """Resolve Spark's Delta and Spark NLP jars from Maven Central into the cache (once; offline afterwards)."""
+    from reviewlake.spark import cached_jars, jar_coordinates, ensure_jars
 
     config = load_config()
     if quiet and cached_jars(config):
         return
     paths = ensure_jars(config)
     if not quiet:
-        console.print(f"{', '.join(delta_coordinates())}: {len(paths)} jars cached under {config.cache_dir}")
+        console.print(f"{', '.join(jar_coordinates())}: {len(paths)} jars cached under {config.cache_dir}")
 
 
 @app.command("detect-anomalies")
@@ -344,6 +344,7 @@ def submit_args(app_name: Annotated[str, typer.Option(help="spark.app.name")] = 
         console.print(f"--jars\n{conf.pop('spark.jars')}")
     else:
         console.print(f"--packages\n{conf.pop('spark.jars.packages')}")
+        console.print(f"--exclude-packages\n{conf.pop('spark.jars.excludes')}")
     console.print(f"--master\n{conf.pop('spark.master')}")
     for key, value in conf.items():
         console.print(f"--conf\n{key}={value}")

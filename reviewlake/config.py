@@ -44,6 +44,18 @@ class SentimentSettings:
 
 
 @dataclass(frozen=True)
+class SentenceSettings:
+    """[sentences]: the Spark NLP text layer and the sentence vectors."""
+
+    max_sentence_chars: int = 1_000     # longer "sentences" (no punctuation at all) are cut by the detector
+    keyphrase_max_words: int = 3
+    keyphrases_per_review: int = 10
+    embed_min_words: int = 4            # shorter or longer sentences stay in the table but get no vector
+    embed_max_words: int = 40
+    device: str = "auto"                # auto | cpu | cuda for the sentence encoder
+
+
+@dataclass(frozen=True)
 class SummarySettings:
     """Extractive summaries (udfs/summarizer.py, jobs/summarize.py)."""
 
@@ -118,6 +130,7 @@ class Config:
     spark: SparkSettings = field(default_factory=SparkSettings)
     clean: CleanRules = field(default_factory=CleanRules)
     sentiment: SentimentSettings = field(default_factory=SentimentSettings)
+    sentences: SentenceSettings = field(default_factory=SentenceSettings)
     summarize: SummarySettings = field(default_factory=SummarySettings)
     tags: TagSettings = field(default_factory=TagSettings)
     recommend: RecommendSettings = field(default_factory=RecommendSettings)
@@ -179,8 +192,8 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
             raise UserError(f"REVIEWLAKE_SPARK_CONF entries must be key=value, got {pair!r}")
         spark_values["conf"][key.strip()] = value.strip()
 
-    sections = {name: dict(data.pop(name, {})) for name in ("clean", "sentiment", "summarize", "tags", "recommend",
-                                                                 "similarity")}
+    sections = {name: dict(data.pop(name, {})) for name in ("clean", "sentiment", "sentences", "summarize", "tags",
+                                                                 "recommend", "similarity")}
     top: dict[str, Any] = {k: data.pop(k) for k in ("lake", "cache_dir", "pii_salt") if k in data}
     if data:
         raise UserError(f"config: unknown section(s) {sorted(data)}")
@@ -197,6 +210,7 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
         spark=_section(SparkSettings, spark_values, "[spark]"),
         clean=_section(CleanRules, sections["clean"], "[clean]"),
         sentiment=_section(SentimentSettings, sections["sentiment"], "[sentiment]"),
+        sentences=_section(SentenceSettings, sections["sentences"], "[sentences]"),
         summarize=_section(SummarySettings, sections["summarize"], "[summarize]"),
         tags=_section(TagSettings, sections["tags"], "[tags]"),
         recommend=_section(RecommendSettings, sections["recommend"], "[recommend]"),

@@ -105,6 +105,10 @@ class StageContext:
         """MERGE on the table key; see Lake.merge for the modes."""
         return self._written(self.lake.merge(name, rows, mode))
 
+    def replace_groups(self, name: str, rows: DataFrame, groups: DataFrame) -> WriteResult:
+        """Replace the rows of the given groups; see Lake.replace_groups."""
+        return self._written(self.lake.replace_groups(name, rows, groups))
+
     def append(self, name: str, rows: DataFrame) -> WriteResult:
         return self._written(self.lake.append(name, rows))
 

@@ -119,6 +119,30 @@ class Lake:
             return WriteResult(name, before, 0, 0)
         return self._last_write(name)
 
+    def replace_groups(self, name: str, rows: DataFrame, groups: DataFrame) -> WriteResult:
+        """Make the rows of every group in `groups` (a frame of group-column values, e.g. review ids) exactly
+        `rows`, in one MERGE: changed rows updated, new ones inserted, rows of those groups missing from `rows`
+        deleted (a review that now has fewer sentences loses the old tail). Other groups are untouched."""
+        spec = table_spec(name)
+        target = self.ensure(name)
+        before = self.version(name)
+        rows = _conform(rows, spec)
+        group_columns = groups.columns
+        stale = (target.toDF().join(groups.distinct(), group_columns, "left_semi").select(*spec.keys)
+                 .join(rows.select(*spec.keys), list(spec.keys), "left_anti"))
+        source = rows.withColumn("_stale", F.lit(False)).unionByName(
+            stale.withColumn("_stale", F.lit(True)), allowMissingColumns=True)
+        values = {c: f"u.`{c}`" for c in spec.schema.fieldNames()}
+        condition = " AND ".join(f"t.`{k}` = u.`{k}`" for k in spec.keys)
+        (target.alias("t").merge(source.alias("u"), condition)
+         .whenMatchedDelete(condition="u._stale")
+         .whenMatchedUpdate(set=values)
+         .whenNotMatchedInsert(condition="NOT u._stale", values=values)
+         .execute())
+        if self.version(name) == before:
+            return WriteResult(name, before, 0, 0)
+        return self._last_write(name)
+
     def append(self, name: str, rows: DataFrame) -> WriteResult:
         """Plain append (for tables whose rows are unique by construction, such as the run ledger)."""
         spec = table_spec(name)

@@ -17,12 +17,13 @@ from reviewlake.ledger import RunLedger
 from reviewlake.spark import get_spark
 
 # DESIGN.md order. A stage maps to the module whose `run(ctx) -> StageResult` implements it.
-STAGE_ORDER = ("ingest", "clean", "quality", "sentiment", "summarize", "tags", "recommend", "similarity",
-               "anomalies")
+STAGE_ORDER = ("ingest", "clean", "quality", "sentences", "sentiment", "summarize", "tags", "recommend",
+               "similarity", "anomalies")
 STAGE_MODULES = {
     "ingest": "jobs.ingest",
     "clean": "jobs.clean",
     "quality": "expectations.gate",
+    "sentences": "jobs.sentences",
     "sentiment": "jobs.sentiment",
     "summarize": "jobs.summarize",
     "tags": "jobs.tags",
@@ -33,14 +34,15 @@ STAGE_MODULES = {
 
 # What each stage needs to have run first (DESIGN.md's data flow); the DAGs run independent stages in parallel.
 STAGE_UPSTREAM: dict[str, tuple[str, ...]] = {
-    "ingest": (), "clean": ("ingest",), "quality": ("clean",), "sentiment": ("quality",),
-    "summarize": ("sentiment",), "tags": ("sentiment",), "recommend": ("sentiment",),
+    "ingest": (), "clean": ("ingest",), "quality": ("clean",), "sentences": ("quality",), "sentiment": ("quality",),
+    "summarize": ("sentences", "sentiment"), "tags": ("sentences", "sentiment"), "recommend": ("sentiment",),
     "similarity": ("tags",), "anomalies": ("sentiment",),
 }
 # Tables each stage publishes (the DAGs declare the gold ones as Airflow Assets).
 STAGE_OUTPUTS: dict[str, tuple[str, ...]] = {
     "ingest": ("bronze.reviews_raw", "silver.products"), "clean": ("silver.reviews", "silver.quarantine"),
-    "quality": (), "sentiment": ("gold.review_sentiment",), "summarize": ("gold.product_summaries",),
+    "quality": (), "sentences": ("silver.review_sentences", "silver.sentence_vectors"),
+    "sentiment": ("gold.review_sentiment",), "summarize": ("gold.product_summaries",),
     "tags": ("gold.product_tags", "gold.tag_vocabulary"), "recommend": ("gold.user_recommendations",),
     "similarity": ("silver.product_vectors", "gold.product_similarity"),
     "anomalies": ("gold.metric_anomalies", "gold.product_ts_clusters"),

@@ -1,9 +1,9 @@
 """The Spark session factory: the only place a SparkSession is built.
 
-Delta comes from delta-spark. Its jars are resolved from Maven Central once (Spark's own Ivy resolution of
-`spark.jars.packages`, into `<cache>/ivy`); the resolved jar list is then written to a manifest under
-`<cache>/jars/` and later sessions pass those files as `spark.jars`, so no network is needed after the first
-resolution.
+Delta comes from delta-spark and the text layer from Spark NLP (both built for Spark 3.5 / Scala 2.12). Their
+jars are resolved from Maven Central once (Spark's own Ivy resolution of `spark.jars.packages`, into
+`<cache>/ivy`); the resolved jar list is then written to a manifest under `<cache>/jars/` and later sessions
+pass those files as `spark.jars`, so no network is needed after the first resolution.
 """
 
 from __future__ import annotations
@@ -17,19 +17,23 @@ from pyspark.sql import SparkSession
 
 from reviewlake.config import Config
 
-SCALA_BINARY = "2.13"
+SCALA_BINARY = "2.12"
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
+# Spark NLP's native runtimes (TensorFlow, llama.cpp, OpenVINO) are not published on Maven Central; without
+# them the rule-based and trainable-from-data annotators still run, the deep-learning ones do not.
+SPARK_NLP_UNSERVED = tuple(f"com.johnsnowlabs.nlp:{name}_{SCALA_BINARY}"
+                           for name in ("tensorflow-cpu", "jsl-llamacpp-cpu", "jsl-openvino-cpu"))
 
 
-def delta_coordinates() -> list[str]:
-    """Maven coordinates of the delta-spark jar matching the installed pyspark and delta-spark."""
-    spark_minor = ".".join(version("pyspark").split(".")[:2])
-    return [f"io.delta:delta-spark_{spark_minor}_{SCALA_BINARY}:{version('delta-spark')}"]
+def jar_coordinates() -> list[str]:
+    """Maven coordinates of the delta-spark and spark-nlp jars matching their installed Python packages."""
+    return [f"io.delta:delta-spark_{SCALA_BINARY}:{version('delta-spark')}",
+            f"com.johnsnowlabs.nlp:spark-nlp_{SCALA_BINARY}:{version('spark-nlp')}"]
 
 
 def jar_manifest(config: Config) -> Path:
     """File listing the resolved jars for the current coordinates."""
-    key = "_".join(c.replace(":", "-") for c in delta_coordinates())
+    key = "_".join(c.replace(":", "-") for c in jar_coordinates())
     return config.cache_dir / "jars" / f"{key}.txt"
 
 
@@ -61,6 +65,9 @@ def spark_conf(config: Config, app_name: str = "reviewlake") -> dict[str, str]:
         "spark.sql.execution.arrow.pyspark.fallback.enabled": "false",
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.ansi.enabled": "false",
+        # Spark NLP's annotations serialise through Kryo; its pipelines are large objects.
+        "spark.serializer": "org.apache.spark.serializer.KryoSerializer",
+        "spark.kryoserializer.buffer.max": "1000m",
         "spark.ui.enabled": str(settings.ui_enabled).lower(),
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG4J_CONFIG}",
@@ -73,7 +80,8 @@ def spark_conf(config: Config, app_name: str = "reviewlake") -> dict[str, str]:
     if jars:
         conf["spark.jars"] = ",".join(jars)
     else:
-        conf["spark.jars.packages"] = ",".join(delta_coordinates())
+        conf["spark.jars.packages"] = ",".join(jar_coordinates())
+        conf["spark.jars.excludes"] = ",".join(SPARK_NLP_UNSERVED)
     conf.update(settings.conf)
     return conf
 
@@ -110,7 +118,7 @@ def _remember_resolved_jars(config: Config, spark: SparkSession) -> None:
 
 
 def ensure_jars(config: Config) -> list[str]:
-    """Resolve the Delta jars into the cache if they are not there yet; return their paths."""
+    """Resolve the Delta and Spark NLP jars into the cache if they are not there yet; return their paths."""
     jars = cached_jars(config)
     if jars:
         return jars
@@ -118,5 +126,5 @@ def ensure_jars(config: Config) -> list[str]:
     spark.stop()
     jars = cached_jars(config)
     if not jars:
-        raise RuntimeError(f"jar resolution for {delta_coordinates()} left no manifest at {jar_manifest(config)}")
+        raise RuntimeError(f"jar resolution for {jar_coordinates()} left no manifest at {jar_manifest(config)}")
     return jars

@@ -83,6 +83,28 @@ QUARANTINE = _schema(
     ("quarantined_at", TS, False),
 )
 
+REVIEW_SENTENCES = _schema(
+    ("review_id", S, False),
+    ("sentence_idx", IntegerType(), False),
+    ("product_id", S, False),
+    ("sentence", S, False),
+    ("sentence_hash", S, False),
+    ("n_words", IntegerType(), False),
+    ("tokens", ArrayType(S), True),
+    ("lemmas", ArrayType(S), True),
+    ("keyphrases", ArrayType(S), True),
+    ("lexicon_polarity", D, True),
+    ("pipeline_version", S, False),
+    ("run_id", S, True),
+)
+
+SENTENCE_VECTORS = _schema(
+    ("sentence_hash", S, False),
+    ("encoder", S, False),
+    ("vector", ArrayType(FloatType(), False), False),
+    ("run_id", S, True),
+)
+
 REVIEW_SENTIMENT = _schema(
     ("review_id", S, False),
     ("label", S, False),

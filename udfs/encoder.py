@@ -143,3 +143,24 @@ class SentenceEncoder:
         hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask,
                                           "token_type_ids": np.zeros_like(ids)})[0]
         return mean_pool(hidden, mask)
+
+
+_ENCODER = None
+# Reviews repeat sentences across products ("Works as described."): each Python worker embeds a sentence once.
+_EMBEDDED: dict[str, np.ndarray] = {}
+EMBEDDING_CACHE_SIZE = 100_000
+
+
+def embed_on_worker(texts: list[str]) -> np.ndarray:
+    """MiniLM on this Spark worker (loaded once per Python worker process), with a per-worker text cache."""
+    global _ENCODER
+    if _ENCODER is None:
+        _ENCODER = SentenceEncoder(device="auto", threads=1)
+    missing = list(dict.fromkeys(t for t in texts if t not in _EMBEDDED))
+    if missing:
+        if len(_EMBEDDED) + len(missing) > EMBEDDING_CACHE_SIZE:
+            _EMBEDDED.clear()
+        _EMBEDDED.update(zip(missing, _ENCODER.encode(missing), strict=True))
+    if not texts:
+        return np.zeros((0, 384), dtype=np.float32)
+    return np.stack([_EMBEDDED[t] for t in texts])

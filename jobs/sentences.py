@@ -1,0 +1,239 @@
+"""Sentences: silver.reviews -> silver.review_sentences, silver.sentence_vectors, models/sentences/ in the lake.
+
+The text layer on Spark NLP: a fitted pipeline (DocumentAssembler, SentenceDetector, Tokenizer, Normalizer,
+StopWordsCleaner, a Lemmatizer trained here from lemminflect's lemma table, NGramGenerator,
+YakeKeywordExtraction) turns each new or changed review into one row per sentence: the sentence (silver text
+is already PII-redacted), its normalised content tokens, their lemmas and YAKE's candidate keyphrases (scored
+over the whole review, kept on the sentence they occur in). The fitted pipeline is saved and versioned in the
+lake's model store and reused until its settings change.
+
+Then every distinct usable sentence (by SHA-256 of its text) without a vector from the current encoder is
+embedded once with MiniLM in a pandas UDF; summarize, tags and similarity read those vectors instead of
+embedding the same sentences again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml.feature import StopWordsRemover
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType, FloatType, StringType, StructField, StructType
+
+from reviewlake.config import SentenceSettings
+from reviewlake.context import StageContext, StageResult
+from reviewlake.model_store import ModelStore
+from udfs.lemma_dictionary import KEY_DELIMITER, VALUE_DELIMITER, write_lemma_dictionary
+
+REVIEWS, SENTENCES, VECTORS = "silver.reviews", "silver.review_sentences", "silver.sentence_vectors"
+PIPELINE_NAME = "sentences"
+PIPELINE_SETTINGS = ("max_sentence_chars", "keyphrase_max_words", "keyphrases_per_review")
+_VECTOR_ROWS = StructType([StructField("sentence_hash", StringType(), False),
+                           StructField("vector", ArrayType(FloatType(), False), False)])
+
+
+def build_pipeline(settings: SentenceSettings, lemma_dictionary: Path) -> Pipeline:
+    """The unfitted Spark NLP pipeline over a `text` column."""
+    from sparknlp.annotator import (
+        Lemmatizer,
+        NGramGenerator,
+        Normalizer,
+        SentenceDetector,
+        StopWordsCleaner,
+        Tokenizer,
+        YakeKeywordExtraction,
+    )
+    from sparknlp.base import DocumentAssembler
+
+    stop_words = StopWordsRemover.loadDefaultStopWords("english")
+    return Pipeline(stages=[
+        DocumentAssembler().setInputCol("text").setOutputCol("document").setCleanupMode("shrink"),
+        SentenceDetector().setInputCols(["document"]).setOutputCol("sentence")
+        .setMaxLength(settings.max_sentence_chars),
+        Tokenizer().setInputCols(["sentence"]).setOutputCol("token"),
+        Normalizer().setInputCols(["token"]).setOutputCol("normalized").setLowercase(True)
+        .setCleanupPatterns([r"[^\p{L}'-]", r"^['-]+|['-]+$"]).setMinLength(2),
+        StopWordsCleaner().setInputCols(["normalized"]).setOutputCol("content").setStopWords(stop_words)
+        .setCaseSensitive(False),
+        Lemmatizer().setInputCols(["content"]).setOutputCol("lemma")
+        .setDictionary(str(lemma_dictionary), KEY_DELIMITER, VALUE_DELIMITER),
+        NGramGenerator().setInputCols(["lemma"]).setOutputCol("ngram").setN(2).setEnableCumulative(True)
+        .setDelimiter(" "),
+        YakeKeywordExtraction().setInputCols(["token"]).setOutputCol("keyword")
+        .setMinNGrams(1).setMaxNGrams(settings.keyphrase_max_words).setNKeywords(settings.keyphrases_per_review)
+        .setStopWords(YakeKeywordExtraction.loadDefaultStopWords("english")),
+    ])
+
+
+def settings_fingerprint(settings: SentenceSettings) -> str:
+    """Changes exactly when a setting that shapes the fitted pipeline changes (not the encoder's device)."""
+    shaping = {k: v for k, v in asdict(settings).items() if k in PIPELINE_SETTINGS}
+    return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def fitted_pipeline(ctx: StageContext, settings: SentenceSettings) -> tuple[PipelineModel, str]:
+    """The lake's current fitted pipeline if its settings match, else a newly fitted, saved and promoted one."""
+    store = ModelStore(ctx.lake_root, PIPELINE_NAME)
+    fingerprint = settings_fingerprint(settings)
+    current = store.current()
+    if current and store.metadata(current).get("settings_fingerprint") == fingerprint:
+        return PipelineModel.load(str(store.path(current))), current
+    store.discard_staging()
+    with tempfile.TemporaryDirectory() as scratch:
+        dictionary = Path(scratch) / "lemmas.txt"
+        lemmas = write_lemma_dictionary(dictionary)
+        # Every stage here learns from its parameters and the dictionary, none from data: one empty row fits it.
+        seed = ctx.spark.createDataFrame([("",)], "text string")
+        model = build_pipeline(settings, dictionary).fit(seed)
+        version = store.save(_SparkMLWriter(model), {"kind": "spark-nlp-pipeline", "settings": asdict(settings),
+                                     "settings_fingerprint": fingerprint, "lemmas": lemmas,
+                                     "spark_nlp": _spark_nlp_version()})
+    store.promote(version, "sentence pipeline fitted")
+    ctx.say(f"  fitted the Spark NLP sentence pipeline ({lemmas:,} lemmas) as {version}")
+    return PipelineModel.load(str(store.path(version))), version
+
+
+class _SparkMLWriter:
+    """ModelStore saves anything with save(directory); Spark ML writes into an existing directory only with
+    overwrite."""
+
+    def __init__(self, model: PipelineModel) -> None:
+        self.model = model
+
+    def save(self, directory: Path) -> None:
+        self.model.write().overwrite().save(str(directory))
+
+
+def _spark_nlp_version() -> str:
+    from importlib.metadata import version
+
+    return version("spark-nlp")
+
+
+def _of_sentence(annotations: str) -> str:
+    """SQL: the `result`s of `annotations` that belong to the current sentence (`s.idx`)."""
+    return f"transform(filter({annotations}, a -> int(a.metadata['sentence']) = s.idx), a -> a.result)"
+
+
+def transform(reviews: DataFrame, model: PipelineModel, pipeline_version: str, run_id: str) -> DataFrame:
+    """silver.review_sentences rows (without lexicon_polarity) of `reviews` (review_id, product_id, text)."""
+    annotated = model.transform(reviews.select("review_id", "product_id", F.coalesce("text", F.lit("")).alias("text")))
+    per_sentence = annotated.select(
+        "review_id", "product_id", "token", "lemma", "keyword",
+        F.posexplode("sentence").alias("pos", "s_annotation"),
+    ).withColumn("s", F.struct(F.coalesce(F.col("s_annotation.metadata")["sentence"].cast("int"), F.col("pos"))
+                               .alias("idx"), F.col("s_annotation.result").alias("text")))
+    sentence = F.trim(F.regexp_replace("s.text", r"\s+", " "))
+    return (per_sentence
+            .select(
+                "review_id", "product_id",
+                F.col("s.idx").alias("sentence_idx"),
+                sentence.alias("sentence"),
+                F.sha2(sentence, 256).alias("sentence_hash"),
+                F.size(F.split(sentence, " ")).alias("n_words"),
+                F.expr(_of_sentence("token")).alias("_raw_tokens"),
+                F.expr(_of_sentence("lemma")).alias("lemmas"),
+                F.expr(f"array_distinct(transform({_of_sentence('keyword')}, k -> lower(k)))").alias("keyphrases"))
+            .withColumn("tokens", F.expr("filter(transform(_raw_tokens, t -> lower(t)), t -> t rlike '\\\\p{L}')"))
+            .drop("_raw_tokens")
+            .where(F.length("sentence") > 0)
+            .withColumn("pipeline_version", F.lit(pipeline_version))
+            .withColumn("run_id", F.lit(run_id)))
+
+
+def lexicon_polarity(sentences: pd.Series) -> pd.Series:
+    """VADER compound score of each sentence (the lexicon ships inside vaderSentiment)."""
+    from udfs.sentences import polarity
+
+    return sentences.map(polarity).astype(float)
+
+
+def embed_partitions(batches: Iterator[pd.DataFrame], device: str) -> Iterator[pd.DataFrame]:
+    """mapInPandas body: (sentence_hash, sentence) -> (sentence_hash, vector), the encoder loaded once per worker."""
+    from udfs.encoder import SentenceEncoder
+
+    encoder = None
+    for batch in batches:
+        if batch.empty:
+            continue
+        encoder = encoder or SentenceEncoder(device=device, threads=1)
+        vectors = encoder.encode(batch["sentence"].tolist())
+        yield pd.DataFrame({"sentence_hash": batch["sentence_hash"].to_numpy(), "vector": list(vectors)})
+
+
+def encoder_version(device: str) -> str:
+    """What a stored vector was computed with: int8 ONNX on CPU and fp16 on CUDA differ slightly."""
+    from udfs.encoder import choose_device
+
+    return "all-MiniLM-L6-v2/" + ("torch-cuda-fp16" if choose_device(device) == "cuda" else "onnx-int8-cpu")
+
+
+def missing_vectors(sentences: DataFrame, vectors: DataFrame | None, encoder: str, settings: SentenceSettings
+                    ) -> DataFrame:
+    """Distinct usable sentences (hash, text) with no vector from `encoder` yet."""
+    usable = (sentences.where(F.col("n_words").between(settings.embed_min_words, settings.embed_max_words))
+              .groupBy("sentence_hash").agg(F.min("sentence").alias("sentence")))
+    if vectors is None:
+        return usable
+    current = vectors.where(F.col("encoder") == encoder).select("sentence_hash")
+    return usable.join(current, "sentence_hash", "left_anti")
+
+
+def run(ctx: StageContext) -> StageResult:
+    """Split new or changed reviews into sentences; embed sentences that have no vector yet."""
+    settings = ctx.config.sentences
+    model, pipeline_version = fitted_pipeline(ctx, settings)
+    reviews = ctx.read(REVIEWS)
+    if ctx.lake.exists(SENTENCES) and ctx.read(SENTENCES).limit(1).count() and \
+            ctx.read(SENTENCES).select("pipeline_version").distinct().where(
+                F.col("pipeline_version") != pipeline_version).limit(1).count() == 0:
+        changed = ctx.read_new(REVIEWS).select("review_id").distinct()
+    else:
+        changed = reviews.select("review_id")   # first run, or a new pipeline: every review again
+    todo = reviews.join(changed, "review_id", "left_semi").select("review_id", "product_id", "text").cache()
+    n_reviews = todo.count()
+    written = None
+    if n_reviews:
+        polarity = F.pandas_udf(lexicon_polarity, "double")
+        rows = transform(todo, model, pipeline_version, ctx.run_id).withColumn("lexicon_polarity",
+                                                                              polarity("sentence"))
+        written = ctx.replace_groups(SENTENCES, rows, todo.select("review_id"))
+        ctx.say(f"  {n_reviews:,} reviews split into sentences ({written.inserted:,} sentences inserted, "
+                f"{written.updated:,} updated)")
+    else:
+        ctx.say("  no new or changed reviews")
+    todo.unpersist()
+
+    encoder = encoder_version(settings.device)
+    vectors = ctx.read(VECTORS) if ctx.lake.exists(VECTORS) else None
+    missing = missing_vectors(ctx.read(SENTENCES), vectors, encoder, settings).cache()
+    n_missing = missing.count()
+    if n_missing:
+        device = settings.device
+        embedded = (missing.repartition(max(1, min(ctx.spark.sparkContext.defaultParallelism, n_missing // 2_000)))
+                    .mapInPandas(lambda batches: embed_partitions(batches, device), _VECTOR_ROWS)
+                    .withColumn("encoder", F.lit(encoder)).withColumn("run_id", F.lit(ctx.run_id)))
+        ctx.merge(VECTORS, embedded, mode="upsert")
+        ctx.say(f"  {n_missing:,} distinct sentences embedded ({encoder})")
+    missing.unpersist()
+    inserted = written.inserted if written else 0
+    return StageResult(rows_in=n_reviews, rows_out=inserted + (written.updated if written else 0),
+                       message=f"{n_reviews:,} reviews, {n_missing:,} sentences embedded",
+                       details={"reviews": n_reviews, "sentences_inserted": inserted,
+                                "sentences_updated": written.updated if written else 0,
+                                "sentences_embedded": n_missing, "encoder": encoder,
+                                "pipeline_version": pipeline_version})
+
+
+if __name__ == "__main__":
+    from reviewlake.cli import run_stage_main
+
+    run_stage_main("sentences")
