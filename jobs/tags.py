@@ -13,7 +13,6 @@ from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -24,9 +23,9 @@ from reviewlake.errors import UserError
 from reviewlake.model_store import ModelStore
 from reviewlake.tables import table_spec
 from reviewlake.views import with_sentiment_score
+from udfs.encoder import embed_on_worker
 from udfs.keyphrases import product_tags
 from udfs.sentences import review_sentences, review_tone
-from udfs.encoder import embed_on_worker
 from udfs.tag_search import TagSearch, TagVectors
 
 REVIEWS, PRODUCTS, SENTIMENT = "silver.reviews", "silver.products", "gold.review_sentiment"

@@ -218,7 +218,7 @@ def sql(
 @app.command()
 def jars(quiet: Annotated[bool, typer.Option("--quiet", help="Print nothing when cached")] = False) -> None:
     """Resolve Spark's Delta and Spark NLP jars from Maven Central into the cache (once; offline afterwards)."""
-    from reviewlake.spark import cached_jars, jar_coordinates, ensure_jars
+    from reviewlake.spark import cached_jars, ensure_jars, jar_coordinates
 
     config = load_config()
     if quiet and cached_jars(config):
