@@ -76,7 +76,8 @@ def _blank_to_null(column: str) -> Column:
 
 def parse_rating(raw: Column) -> Column:
     """'5', '4.0', ' 3.5 ' -> double; anything else -> null (validity is checked separately)."""
-    value = F.trim(raw).try_cast("double")
+    # spark.sql.ansi.enabled is off (session factory): an unparseable string casts to null, not an error.
+    value = F.trim(raw).cast("double")
     return F.when(F.isnan(value), None).otherwise(value)
 
 

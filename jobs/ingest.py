@@ -169,8 +169,8 @@ def parse_jsonl(lines: DataFrame, source_format: str) -> DataFrame:
 def read_jsonl(spark: SparkSession, path: Path) -> tuple[DataFrame, int]:
     """Non-blank lines of a JSONL file with their line numbers, and the count of blank lines skipped."""
     # The text source keeps undecodable bytes as they are; Parquet readers (delta-rs, pyarrow) then reject
-    # the column, so invalid UTF-8 becomes U+FFFD here, once.
-    text = spark.read.text(str(path)).select(F.make_valid_utf8("value").alias("raw"))
+    # the column, so invalid UTF-8 becomes U+FFFD here, once (decoding the bytes replaces malformed sequences).
+    text = spark.read.text(str(path)).select(F.decode(F.col("value").cast("binary"), "UTF-8").alias("raw"))
     numbered = _line_numbers(text)
     blank = F.trim(F.col("raw")) == ""
     blank_lines = numbered.where(blank).count()

@@ -31,6 +31,7 @@ from pyspark.sql.types import ArrayType, FloatType, StringType, StructField, Str
 from reviewlake.config import SentenceSettings
 from reviewlake.context import StageContext, StageResult
 from reviewlake.model_store import ModelStore
+from reviewlake.spark import load_spark_nlp_pipeline
 from udfs.lemma_dictionary import KEY_DELIMITER, VALUE_DELIMITER, write_lemma_dictionary
 
 REVIEWS, SENTENCES, VECTORS = "silver.reviews", "silver.review_sentences", "silver.sentence_vectors"
@@ -85,7 +86,7 @@ def fitted_pipeline(ctx: StageContext, settings: SentenceSettings) -> tuple[Pipe
     fingerprint = settings_fingerprint(settings)
     current = store.current()
     if current and store.metadata(current).get("settings_fingerprint") == fingerprint:
-        return PipelineModel.load(str(store.path(current))), current
+        return load_spark_nlp_pipeline(store.path(current)), current
     store.discard_staging()
     with tempfile.TemporaryDirectory() as scratch:
         dictionary = Path(scratch) / "lemmas.txt"
@@ -98,7 +99,7 @@ def fitted_pipeline(ctx: StageContext, settings: SentenceSettings) -> tuple[Pipe
                                      "spark_nlp": _spark_nlp_version()})
     store.promote(version, "sentence pipeline fitted")
     ctx.say(f"  fitted the Spark NLP sentence pipeline ({lemmas:,} lemmas) as {version}")
-    return PipelineModel.load(str(store.path(version))), version
+    return load_spark_nlp_pipeline(store.path(version)), version
 
 
 class _SparkMLWriter:

@@ -3,18 +3,22 @@
 Trains candidates on the data's own star ratings (time split: the newest reviews are held out), records
 every candidate's metrics, promotes the best by macro-F1 only if it is not worse than the current model on
 the same holdout, then scores the silver reviews that are new or changed (all of them when the scoring
-model changed) with a pandas iterator UDF that loads the model once per Python worker.
+model changed) with a pandas iterator UDF that loads the model once per Python worker; the Spark NLP Vivekn
+candidate, which runs in the JVM, scores through its fitted PipelineModel instead.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
-from pyspark.sql import Column, DataFrame
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
@@ -26,7 +30,10 @@ from udfs import sentiment as core
 
 REVIEWS, SENTIMENT = "silver.reviews", "gold.review_sentiment"
 TIERS = ("fast", "transformer", "auto")
-TIER_OF_KIND = {"ngram": "fast", "encoder_head": "transformer", "finetuned": "transformer", "vader": "lexicon"}
+# Tiers are about scoring cost: Vivekn is naive Bayes over word 1-3-grams in the JVM, no encoder, so it costs
+# what the n-gram model costs and competes with it in the fast tier.
+TIER_OF_KIND = {"ngram": "fast", "vivekn": "fast", "encoder_head": "transformer", "finetuned": "transformer",
+                "vader": "lexicon"}
 LEXICON_VERSION = "vader-3.3.2"
 
 _PREDICTION = StructType([StructField("label", StringType()), StructField("score", DoubleType()),
@@ -83,6 +90,106 @@ def evaluate(model: core.SentimentModel, holdout: pd.DataFrame) -> tuple[dict[st
     return core.classification_metrics(holdout["label"].to_numpy(), probabilities), len(holdout) / seconds
 
 
+class ViveknModel(core.SentimentModel):
+    """Spark NLP's Vivekn sentiment (naive Bayes over negation-marked word 1-3-grams) + learned 3-class cuts.
+
+    Binary Vivekn is trained on the positive and negative reviews only; its confidence becomes three classes
+    with cut points learned on the newest training rows (see udfs/sentiment.py: vivekn_cuts). It runs in the
+    JVM, so it needs the Spark session, and scoring goes through `score` (a Spark transform), not the UDF.
+    """
+
+    kind = "vivekn"
+    LABEL_COLUMN, OUTPUT_COLUMN = "vivekn_label", "vivekn"
+
+    def __init__(self, pipeline: PipelineModel, cuts: tuple[float, float], spark: SparkSession) -> None:
+        self.pipeline, self.cuts, self.spark = pipeline, cuts, spark
+
+    @classmethod
+    def unfitted(cls) -> Pipeline:
+        """DocumentAssembler -> Tokenizer -> Normalizer -> ViveknSentimentApproach over a `text` column."""
+        from sparknlp.annotator import Normalizer, Tokenizer, ViveknSentimentApproach
+        from sparknlp.base import DocumentAssembler
+
+        return Pipeline(stages=[
+            DocumentAssembler().setInputCol("text").setOutputCol("document"),
+            Tokenizer().setInputCols(["document"]).setOutputCol("token"),
+            # Letters and apostrophes only: Vivekn negates the words after "not", "no" or a word ending in n't.
+            Normalizer().setInputCols(["token"]).setOutputCol("normalized").setLowercase(True)
+            .setCleanupPatterns([r"[^\p{L}']"]),
+            ViveknSentimentApproach().setInputCols(["document", "normalized"]).setOutputCol(cls.OUTPUT_COLUMN)
+            .setSentimentCol(cls.LABEL_COLUMN),
+        ])
+
+    @classmethod
+    def train(cls, spark: SparkSession, texts: Sequence[str], labels: Sequence[int],
+              tune_fraction: float) -> ViveknModel:
+        """Fit on the older (1 - tune_fraction) of `texts` (oldest first), learn the cuts on the newest rest."""
+        texts, labels = core._texts(texts), np.asarray(labels)
+        cut = int(round(len(texts) * (1 - tune_fraction)))
+        polar = pd.DataFrame({"text": texts[:cut], "label": labels[:cut]})
+        polar = polar[polar["label"] != core.NEUTRAL]
+        counts = polar["label"].value_counts()
+        if len(counts) < 2:
+            raise ValueError("Vivekn needs both positive and negative training reviews")
+        # Vivekn's counts and confidence follow the raw amount of text per side, so the minority side is
+        # repeated up to the majority's size (the n-gram model's class-balanced weights, by counting).
+        repeats = int(round(counts.max() / counts.min()))
+        minority = polar[polar["label"] == counts.idxmin()]
+        balanced = pd.concat([polar] + [minority] * (repeats - 1), ignore_index=True)
+        rows = pd.DataFrame({"text": balanced["text"],
+                             cls.LABEL_COLUMN: np.where(balanced["label"] == core.POSITIVE, "positive", "negative")})
+        pipeline = cls.unfitted().fit(spark.createDataFrame(rows))
+        # The cuts are learned for exactly this fitted model: refitting on all rows would move the
+        # confidences they were tuned on, so the newest training rows are given up for tuning instead.
+        model = cls(pipeline, core.VIVEKN_DEFAULT_CUTS, spark)
+        if cut < len(texts):
+            model.cuts = core.vivekn_cuts(labels[cut:], model.positive_share(texts[cut:]))
+        return model
+
+    def verdicts(self, frame: DataFrame) -> DataFrame:
+        """`frame` (with a `text` column) plus Vivekn's verdict and confidence (null when it has none)."""
+        first = F.col(self.OUTPUT_COLUMN).getItem(0)
+        return (self.pipeline.transform(frame)
+                .withColumn("vivekn_result", first["result"])
+                .withColumn("vivekn_confidence", first["metadata"].getItem("confidence").cast("double")))
+
+    def positive_share(self, texts: Sequence[str]) -> np.ndarray:
+        frame = self.spark.createDataFrame(pd.DataFrame({"row": np.arange(len(texts)), "text": core._texts(texts)}))
+        verdicts = (self.verdicts(frame).select("row", "vivekn_result", "vivekn_confidence").toPandas()
+                    .sort_values("row"))
+        return core.vivekn_positive_share(verdicts["vivekn_result"].tolist(), verdicts["vivekn_confidence"].tolist())
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return core.vivekn_probabilities(self.positive_share(texts), self.cuts) if len(texts) else np.zeros((0, 3))
+
+    def score(self, frame: DataFrame) -> Column:
+        """The prediction struct (as the UDF's) for `frame` transformed by `verdicts`; same core as predict_proba."""
+        cuts = self.cuts
+
+        @F.pandas_udf(_PREDICTION)
+        def predict(results: pd.Series, confidences: pd.Series) -> pd.DataFrame:
+            share = core.vivekn_positive_share(results.tolist(), confidences.tolist())
+            return core.probability_frame(core.vivekn_probabilities(share, cuts))
+
+        return predict(frame["vivekn_result"], frame["vivekn_confidence"])
+
+    def save(self, directory: Path) -> None:
+        self.pipeline.write().overwrite().save(str(Path(directory) / "pipeline"))
+        (Path(directory) / "cuts.json").write_text(json.dumps({"cuts": list(self.cuts)}))
+
+    @classmethod
+    def load(cls, directory: Path, spark: SparkSession) -> ViveknModel:
+        cuts = json.loads((Path(directory) / "cuts.json").read_text())["cuts"]
+        return cls(PipelineModel.load(str(Path(directory) / "pipeline")), tuple(cuts), spark)
+
+
+def load_model(model_dir: str | Path, spark: SparkSession) -> core.SentimentModel:
+    """Any saved sentiment model (a Vivekn model runs in Spark and needs the session)."""
+    if core.load_model_metadata(model_dir)["kind"] == ViveknModel.kind:
+        return ViveknModel.load(Path(model_dir), spark)
+    return core.load_model(model_dir)
+
+
 def torch_available() -> bool:
     try:
         import torch  # noqa: F401
@@ -92,7 +199,7 @@ def torch_available() -> bool:
 
 
 def train_candidates(train: pd.DataFrame, holdout: pd.DataFrame, settings: SentimentSettings, tier: str,
-                     say: Callable[[str], None]) -> list[Candidate]:
+                     say: Callable[[str], None], spark: SparkSession) -> list[Candidate]:
     """Train the candidates `tier` allows and score them all on the same holdout sample."""
     from udfs.encoder import cuda_available
 
@@ -113,6 +220,13 @@ def train_candidates(train: pd.DataFrame, holdout: pd.DataFrame, settings: Senti
         rows = _sample(train, settings.max_train_rows)
         add("ngram", lambda: core.NgramModel.train(rows["input_text"].tolist(), rows["label"]),
             train_rows=len(rows))
+        if {core.NEGATIVE, core.POSITIVE} <= set(rows["label"]):
+            # The same rows, oldest first; the newest holdout_fraction of them tune the 3-class cut points.
+            add("vivekn", lambda: ViveknModel.train(spark, rows["input_text"].tolist(), rows["label"].to_numpy(),
+                                                    settings.holdout_fraction),
+                train_rows=len(rows))
+        else:
+            say("  vivekn: skipped (needs both positive and negative training reviews)")
     if tier in ("transformer", "auto"):
         rows = _sample(train, settings.encoder_train_rows)
         add("encoder_head", lambda: core.EncoderHeadModel.train(rows["input_text"].tolist(), rows["label"]),
@@ -175,8 +289,13 @@ def sentiment_udf(model_dir: str):
 
 def transform(reviews: DataFrame, model_dir: str, model_version: str, run_id: str) -> DataFrame:
     """silver.reviews rows -> gold.review_sentiment rows (pure apart from the model read by the UDF)."""
-    predicted = reviews.select(
-        "review_id", sentiment_udf(model_dir)(review_text(F.col("title"), F.col("text"))).alias("p"))
+    text = review_text(F.col("title"), F.col("text"))
+    if core.load_model_metadata(model_dir)["kind"] == ViveknModel.kind:
+        model = ViveknModel.load(Path(model_dir), reviews.sparkSession)
+        verdicts = model.verdicts(reviews.select("review_id", text.alias("text")))
+        predicted = verdicts.select("review_id", model.score(verdicts).alias("p"))
+    else:
+        predicted = reviews.select("review_id", sentiment_udf(model_dir)(text).alias("p"))
     return predicted.select(
         "review_id", "p.label", "p.score", "p.prob_negative", "p.prob_neutral", "p.prob_positive",
         F.lit(model_version).alias("model_version"), F.current_timestamp().alias("scored_at"),
@@ -212,7 +331,7 @@ def train_and_promote(ctx: StageContext, silver: DataFrame, store: ModelStore, t
     dataset = (f"{REVIEWS}@v{silver_version}:newest-{settings.holdout_fraction:.0%}-sample-"
                f"{min(settings.eval_rows, len(holdout))}")
     ctx.say(f"  training on {len(train):,} labelled reviews, holding out the newest {len(holdout):,}")
-    candidates = train_candidates(train, holdout, settings, tier, ctx.say)
+    candidates = train_candidates(train, holdout, settings, tier, ctx.say, ctx.spark)
     silver_rows = silver.count()
     chosen = choose(candidates, tier, silver_rows, settings.stage_budget_s)
     version = store.save(chosen.model, _metadata(chosen, silver_version, n_labelled, dataset))
@@ -223,7 +342,7 @@ def train_and_promote(ctx: StageContext, silver: DataFrame, store: ModelStore, t
     current = store.current()
     promoted, reason = True, "first model"
     if current is not None:
-        current_metrics, _ = evaluate(core.load_model(store.path(current)),
+        current_metrics, _ = evaluate(load_model(store.path(current), ctx.spark),
                                       _sample(holdout, settings.eval_rows))
         promoted = chosen.metrics["macro_f1"] >= current_metrics["macro_f1"]
         reason = (f"macro-F1 {chosen.metrics['macro_f1']:.3f} vs current {current} "

@@ -2,7 +2,9 @@
 gold.product_similarity, ops.model_metrics, models/similarity/ in the lake.
 
 A product's vector is the normalised weighted mean of MiniLM embeddings of its newest review texts, its title
-and its tags (when the tags stage has run). Vectors are recomputed only for products whose texts changed
+and its tags (when the tags stage has run). A review's embedding is the mean of its sentences' vectors, which
+the sentences stage stored in silver.sentence_vectors (a review with no embedded sentence, such as "Great!",
+is embedded whole here). Vectors are recomputed only for products whose texts changed
 (a fingerprint of the composed texts), then every vector goes into a FAISS index (udfs.similarity_index),
 saved with the table versions it was built from; the top-k neighbours of every product are written to gold.
 `similar_products` answers ad-hoc queries from the saved index without Spark.
@@ -23,9 +25,11 @@ from reviewlake.errors import UserError
 from reviewlake.model_store import ModelStore
 from reviewlake.sql import product_titles
 from reviewlake.tables import table_spec
+from udfs.encoder import embed_with_known
 from udfs.similarity_index import ProductIndex, normalise
 
 REVIEWS, PRODUCTS, TAGS = "silver.reviews", "silver.products", "gold.product_tags"
+SENTENCES, SENTENCE_VECTORS = "silver.review_sentences", "silver.sentence_vectors"
 VECTORS, SIMILARITY = "silver.product_vectors", "gold.product_similarity"
 # Reviews carry what a product is like; title and tags say what it is: both matter, reviews are many.
 TEXT_WEIGHTS = {"review": 1.0, "title": 0.5, "tags": 0.5}
@@ -39,18 +43,31 @@ def product_texts(reviews: DataFrame, products: DataFrame | None, tags: DataFram
     texts = (reviews.where(F.length(F.trim("text")) > 0)
              .withColumn("position", F.row_number().over(newest))
              .where(F.col("position") <= reviews_per_product)
-             .select("product_id", F.lit("review").alias("kind"), "text"))
+             .select("product_id", F.lit("review").alias("kind"), "text", "review_id"))
     if products is not None:
         texts = texts.unionByName(products.where(F.length(F.trim("title")) > 0).join(
             reviews.select("product_id").distinct(), "product_id").select(
-            "product_id", F.lit("title").alias("kind"), F.col("title").alias("text")))
+            "product_id", F.lit("title").alias("kind"), F.col("title").alias("text")), allowMissingColumns=True)
     if tags is not None:
         best = Window.partitionBy("product_id").orderBy(F.col("weight").desc(), "tag")
         texts = texts.unionByName(
             tags.withColumn("position", F.row_number().over(best)).where(F.col("position") <= MAX_TAGS)
             .groupBy("product_id").agg(F.concat_ws(", ", F.sort_array(F.collect_list("tag"))).alias("text"))
-            .select("product_id", F.lit("tags").alias("kind"), "text"))
+            .select("product_id", F.lit("tags").alias("kind"), "text"), allowMissingColumns=True)
     return texts
+
+
+def review_vectors(review_ids: DataFrame, sentences: DataFrame, vectors: DataFrame) -> pd.DataFrame:
+    """(review_id, vector): the mean of the stored vectors of each review's sentences (reviews without any
+    embedded sentence are absent)."""
+    rows = (sentences.join(review_ids, "review_id", "left_semi").select("review_id", "sentence_hash")
+            .join(vectors.select("sentence_hash", "vector"), "sentence_hash").select("review_id", "vector").toPandas())
+    if rows.empty:
+        return pd.DataFrame({"review_id": pd.Series(dtype=str), "vector": pd.Series(dtype=object)})
+    ids, row_of = np.unique(rows["review_id"].to_numpy(str), return_inverse=True)
+    sums = np.zeros((len(ids), len(rows["vector"].iloc[0])), dtype=np.float32)
+    np.add.at(sums, row_of, np.stack(rows["vector"].to_numpy()))
+    return pd.DataFrame({"review_id": ids, "vector": list(normalise(sums / np.bincount(row_of)[:, None]))})
 
 
 def fingerprints(texts: DataFrame) -> DataFrame:
@@ -104,13 +121,21 @@ def run(ctx: StageContext) -> StageResult:
     changed = changed.cache()
     n_changed = changed.count()
     if n_changed:
-        todo = texts.join(changed.select("product_id"), "product_id").toPandas()
-        encoder = SentenceEncoder(device=settings.device)
+        todo_texts = texts.join(changed.select("product_id"), "product_id")
+        todo = todo_texts.toPandas()
         started = time.perf_counter()
-        ids, vectors = product_vectors(todo, encoder.encode)
+        stored = pd.DataFrame(columns=["review_id", "vector"])
+        if ctx.lake.exists(SENTENCES) and ctx.lake.exists(SENTENCE_VECTORS):
+            stored = review_vectors(todo_texts.where(F.col("review_id").isNotNull()).select("review_id"),
+                                    ctx.read(SENTENCES), ctx.read(SENTENCE_VECTORS))
+        with_stored = todo.merge(stored, on="review_id")
+        known = dict(zip(with_stored["text"], with_stored["vector"], strict=True))
+        encoder = SentenceEncoder(device=settings.device)
+        ids, vectors = product_vectors(todo, embed_with_known(known, encoder.encode))
         seconds = time.perf_counter() - started
-        ctx.say(f"  embedded {len(todo):,} texts of {len(ids):,} changed products on {encoder.backend} in "
-                f"{seconds:.1f}s ({len(todo) / max(seconds, 1e-9):,.0f} texts/s)")
+        ctx.say(f"  {len(todo):,} texts of {len(ids):,} changed products: {len(known):,} reviews from stored "
+                f"sentence vectors, the other {len(set(todo['text']) - set(known)):,} distinct texts embedded on "
+                f"{encoder.backend}; {seconds:.1f}s")
         fresh = pd.DataFrame({"product_id": ids, "vector": list(vectors)}).merge(
             changed.toPandas(), on="product_id")
         fresh["run_id"] = ctx.run_id

@@ -1,8 +1,10 @@
-"""Tags: silver.reviews (+ silver.products) -> gold.product_tags, gold.tag_vocabulary, models/tags/ in the lake.
+"""Tags: silver.review_sentences, silver.reviews (+ silver.products) -> gold.product_tags, gold.tag_vocabulary,
+models/tags/ in the lake.
 
-Per product with new or changed reviews: its review sentences (PII-free, 4-40 words) with their VADER
-polarity go through udfs.keyphrases.product_tags in `applyInPandas` (YAKE candidates, aspect-like filter,
-lemma and MiniLM merging, mention counts, sentiment, trend). The products' old tags are replaced. Then the
+Per product with new or changed reviews: its review sentences (split by Spark NLP in the sentences stage;
+PII-free, 4-40 words) with their lexicon polarity and YAKE keyphrases go through udfs.keyphrases.product_tags
+in `applyInPandas` (keyphrase candidates, aspect-like filter, lemma and MiniLM merging, mention counts,
+sentiment, trend). The products' old tags are replaced. Then the
 global vocabulary (per category: products, mentions, sentiment of every tag) is rebuilt, and every tag is
 embedded once for `reviewlake search` (udfs.tag_search), saved as a model version in the lake.
 """
@@ -22,28 +24,30 @@ from reviewlake.context import StageContext, StageResult
 from reviewlake.errors import UserError
 from reviewlake.model_store import ModelStore
 from reviewlake.tables import table_spec
-from reviewlake.views import with_sentiment_score
+from reviewlake.views import product_sentences, with_sentiment_score
 from udfs.encoder import embed_on_worker
 from udfs.keyphrases import product_tags
-from udfs.sentences import review_sentences, review_tone
+from udfs.sentences import review_tone, usable_sentences
 from udfs.tag_search import TagSearch, TagVectors
 
 REVIEWS, PRODUCTS, SENTIMENT = "silver.reviews", "silver.products", "gold.review_sentiment"
+SENTENCES = "silver.review_sentences"
 TAGS, VOCABULARY = "gold.product_tags", "gold.tag_vocabulary"
 _TAG_ROWS = "product_id string, tag string, weight double, n_mentions long, tag_sentiment double, " \
             "first_seen date, trend double"
 
 
-def tag_products(reviews: DataFrame, settings: TagSettings, run_date: date) -> DataFrame:
-    """gold.product_tags rows (without run_id) for every product in `reviews` (with sentiment_score)."""
+def tag_products(reviews: DataFrame, sentences: DataFrame, settings: TagSettings, run_date: date) -> DataFrame:
+    """gold.product_tags rows (without run_id) for every product in `reviews` (with sentiment_score), from
+    their silver.review_sentences rows."""
     def per_product(frame: pd.DataFrame) -> pd.DataFrame:
-        frame = frame.assign(tone=review_tone(frame["rating"], frame["sentiment_score"]))
-        tags = product_tags(review_sentences(frame), settings, run_date, embed_on_worker)
+        frame = frame.sort_values(["review_ts", "review_id", "sentence_idx"]).assign(
+            tone=lambda f: review_tone(f["rating"], f["sentiment_score"]))
+        tags = product_tags(usable_sentences(frame), settings, run_date, embed_on_worker)
         tags.insert(0, "product_id", frame["product_id"].iloc[0])
         return tags
 
-    return (reviews.select("product_id", "review_id", "review_date", "text", "rating", "sentiment_score")
-            .groupBy("product_id").applyInPandas(per_product, _TAG_ROWS))
+    return product_sentences(sentences, reviews).groupBy("product_id").applyInPandas(per_product, _TAG_ROWS)
 
 
 def vocabulary(tags: DataFrame, products: DataFrame | None) -> DataFrame:
@@ -73,7 +77,8 @@ def run(ctx: StageContext) -> StageResult:
     settings = ctx.config.tags
     reviews = ctx.read(REVIEWS)
     known = ctx.read(TAGS).select("product_id").distinct() if ctx.lake.exists(TAGS) else None
-    changed = ctx.read_new(REVIEWS).select("product_id").distinct()
+    changed = ctx.read_new(REVIEWS).select("product_id").unionByName(
+        ctx.read_new(SENTENCES).select("product_id")).distinct()
     if known is not None:
         # Products with reviews but no tags yet (e.g. tags added to an existing lake) are new too.
         changed = changed.unionByName(reviews.select("product_id").distinct().join(known, "product_id", "left_anti"))
@@ -84,8 +89,8 @@ def run(ctx: StageContext) -> StageResult:
         changed.unpersist()
         return StageResult(message="no changes")
     sentiment = ctx.read(SENTIMENT) if ctx.lake.exists(SENTIMENT) else None
-    fresh = tag_products(with_sentiment_score(reviews.join(changed, "product_id"), sentiment), settings,
-                         ctx.params.run_date) \
+    fresh = tag_products(with_sentiment_score(reviews.join(changed, "product_id"), sentiment), ctx.read(SENTENCES),
+                         settings, ctx.params.run_date) \
         .withColumn("run_id", F.lit(ctx.run_id))
     schema = table_spec(TAGS).schema
     kept = None if known is None else ctx.read(TAGS).join(changed, "product_id", "left_anti")

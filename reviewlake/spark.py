@@ -13,6 +13,7 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
+from pyspark.ml import PipelineModel
 from pyspark.sql import SparkSession
 
 from reviewlake.config import Config
@@ -128,3 +129,15 @@ def ensure_jars(config: Config) -> list[str]:
     if not jars:
         raise RuntimeError(f"jar resolution for {jar_coordinates()} left no manifest at {jar_manifest(config)}")
     return jars
+
+
+def load_spark_nlp_pipeline(path: Path | str) -> PipelineModel:
+    """PipelineModel.load for a saved pipeline with Spark NLP stages (the fitted text layer, NLP sentiment)."""
+    import sparknlp  # noqa: F401  (maps Spark NLP's Java package names to its Python classes)
+    import sparknlp.annotator as annotator
+
+    # spark-nlp 5.5.3 maps every annotator package but keyword extraction: without these two entries
+    # PipelineModel.load cannot find YakeKeywordExtraction's Python class.
+    for package in ("com.johnsnowlabs.nlp.annotators.keyword", "com.johnsnowlabs.nlp.annotators.keyword.yake"):
+        sys.modules.setdefault(package, annotator)
+    return PipelineModel.load(str(path))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 
@@ -11,3 +11,26 @@ def with_sentiment_score(reviews: DataFrame, sentiment: DataFrame | None) -> Dat
     if sentiment is None:
         return reviews.withColumn("sentiment_score", F.lit(None).cast("double"))
     return reviews.join(sentiment.select("review_id", F.col("score").alias("sentiment_score")), "review_id", "left")
+
+
+def product_sentences(sentences: DataFrame, reviews: DataFrame) -> DataFrame:
+    """silver.review_sentences rows of `reviews` with the review's product, time, date, rating and
+    sentiment_score (`reviews`: silver.reviews columns plus sentiment_score)."""
+    return (sentences.select("review_id", "sentence_idx", "sentence", "sentence_hash", "n_words", "keyphrases",
+                             "lexicon_polarity")
+            .join(reviews.select("review_id", "product_id", "review_ts", "review_date", "rating", "sentiment_score"),
+                  "review_id"))
+
+
+def with_newest_vectors(rows: DataFrame, vectors: DataFrame, per_product: int, min_words: int,
+                        max_words: int) -> DataFrame:
+    """`rows` (product_sentences) plus `vector` from silver.sentence_vectors for each product's newest
+    `per_product` sentences of min_words..max_words words (null elsewhere: only those are ever embedded)."""
+    embeddable = F.col("n_words").between(min_words, max_words)
+    newest = Window.partitionBy("product_id", "_embeddable").orderBy(
+        F.col("review_ts").desc_nulls_last(), F.col("review_id").desc(), F.col("sentence_idx").desc())
+    ranked = rows.withColumn("_embeddable", embeddable).withColumn("_rank", F.row_number().over(newest))
+    recent = F.col("_embeddable") & (F.col("_rank") <= per_product)
+    with_vector = ranked.where(recent).join(vectors.select("sentence_hash", "vector"), "sentence_hash", "left")
+    without = ranked.where(~recent).withColumn("vector", F.lit(None).cast("array<float>"))
+    return with_vector.unionByName(without).drop("_embeddable", "_rank")

@@ -80,7 +80,8 @@ def test_synthetic_pipeline_matches_ground_truth_and_replays_as_no_op(spark, con
 
 @pytest.mark.slow
 def test_real_amazon_sample(spark, config, real_data_dir):
-    params = RunParams(inputs=(str(real_data_dir),), stages=("ingest", "clean", "quality"), run_date=RUN_DATE)
+    params = RunParams(inputs=(str(real_data_dir / "*.json.gz"),), stages=("ingest", "clean", "quality"),
+                       run_date=RUN_DATE)
     outcomes = run_pipeline(config, params, say=lambda _m: None, run_id="real")
     assert [o.status for o in outcomes] == ["succeeded"] * 3
     totals = outcomes[1].result.details["totals"]

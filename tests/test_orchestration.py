@@ -8,14 +8,16 @@ from reviewlake.errors import UserError
 from reviewlake.orchestration import prepare_manual_input, resolve_input
 from reviewlake.pipeline import downstream_stages, upstream_stages
 
-ALL = ("ingest", "clean", "quality", "sentiment", "summarize", "tags", "recommend", "similarity", "anomalies")
+ALL = ("ingest", "clean", "quality", "sentences", "sentiment", "summarize", "tags", "recommend", "similarity",
+       "anomalies")
 
 
 def test_stage_graph_looks_through_stages_that_are_not_available():
-    built = ("ingest", "clean", "quality", "sentiment", "recommend", "similarity", "anomalies")
+    built = ("ingest", "clean", "quality", "sentences", "sentiment", "recommend", "similarity", "anomalies")
     assert upstream_stages("similarity", ALL) == ("tags",)
-    assert upstream_stages("similarity", built) == ("sentiment",)
-    assert downstream_stages("quality", built) == ("sentiment", "recommend", "similarity", "anomalies")
+    assert upstream_stages("similarity", built) == ("sentences", "sentiment")
+    assert upstream_stages("summarize", ("quality", "sentiment", "summarize")) == ("quality", "sentiment")
+    assert downstream_stages("quality", built) == ("sentences", "sentiment", "recommend", "similarity", "anomalies")
     assert downstream_stages("recommend", built) == ()
     assert downstream_stages("tags", ALL) == ("similarity",)
 

@@ -12,8 +12,8 @@ from reviewlake.synthetic import generate
 
 
 def test_parse_stages():
-    assert parse_stages(None) == ("ingest", "clean", "quality", "sentiment", "summarize", "tags", "recommend",
-                                  "similarity", "anomalies")
+    assert parse_stages(None) == ("ingest", "clean", "quality", "sentences", "sentiment", "summarize", "tags",
+                                  "recommend", "similarity", "anomalies")
     assert parse_stages("clean, ingest") == ("ingest", "clean")
     with pytest.raises(UserError, match="unknown stage"):
         parse_stages("ingest,bogus")

@@ -18,10 +18,10 @@ RUN_DATE = date(2024, 1, 2)
 
 @pytest.fixture(scope="module")
 def small_lake(spark, base_config, tmp_path_factory):
-    """6,000 synthetic reviews through ingest, clean, sentiment (fast tier), recommend and similarity."""
+    """6,000 synthetic reviews through ingest, clean, sentences, sentiment (fast tier), recommend and similarity."""
     config, _truth, results = synthetic_lake(
         base_config, tmp_path_factory.mktemp("recsim"), 6000, 5,
-        ("ingest", "clean", "sentiment", "recommend", "similarity"), RUN_DATE,
+        ("ingest", "clean", "sentences", "sentiment", "recommend", "similarity"), RUN_DATE,
         recommend=RecommendSettings(factors=(16, 32), regularization=(0.05,), alpha=(10.0,)),
         similarity=SimilaritySettings(reviews_per_product=3))
     return config, results

@@ -1,6 +1,10 @@
-"""Summarizer, tag miner and tag search cores on generated reviews of known products (no Spark)."""
+"""Summarizer, tag miner and tag search cores on hand-written sentence rows of one product (no Spark).
 
-import random
+The rows look like silver.review_sentences after the sentences stage: a sentence, the keyphrases YAKE
+proposed for it, its lexicon polarity, the review's date and tone. They are written here by hand, not by the
+synthetic generator, so the expected tags are what a reader of these sentences would call the aspects.
+"""
+
 from datetime import date
 
 import numpy as np
@@ -8,26 +12,37 @@ import pandas as pd
 import pytest
 
 from reviewlake.config import SummarySettings, TagSettings
-from reviewlake.synthetic import Product, _review_text
-from udfs.keyphrases import lemma, mention_pattern, product_tags
-from udfs.sentences import compress, review_sentences, split_sentences, usable
+from udfs.keyphrases import candidate_phrases, lemma, mention_pattern, product_tags
+from udfs.sentences import usable, usable_sentences
 from udfs.summarizer import summarize
 from udfs.tag_search import TagSearch, TagVectors
 
-ASPECTS = {"battery life": 0.9, "sound quality": -0.9, "comfort": 0.6}
+# (sentence, keyphrases, lexicon polarity): a kettle whose lid is praised and whose handle gets hot.
+PRAISE = [
+    ("The lid opens with one finger and closes tight.", ["lid", "finger"], 0.4),
+    ("I love how the lid never drips when I pour.", ["lid", "pour"], 0.6),
+    ("The lid seal is excellent and keeps it quiet.", ["lid", "quiet"], 0.7),
+    ("Water boils in about three minutes, which is fast.", ["water boils", "minutes"], 0.3),
+]
+COMPLAINTS = [
+    ("The handle gets far too hot to hold after boiling.", ["handle", "boiling"], -0.5),
+    ("Sadly the handle burned me twice this week.", ["handle", "week"], -0.6),
+    ("The handle smells bad when it heats up.", ["handle", "heats"], -0.5),
+]
 
 
-def _reviews(n=60, seed=1, aspects=ASPECTS, mood=(-0.3, 0.5), start=date(2023, 1, 1)) -> pd.DataFrame:
-    rng = random.Random(seed)
-    product = Product("B1", "Acme Pro Headphones 1", "Headphones", "headphones", list(aspects), dict(aspects),
-                      np.zeros(6), 1.0)
+def _rows(groups, start=date(2023, 1, 1), prefix="r") -> pd.DataFrame:
     rows = []
-    for i in range(n):
-        tone = rng.uniform(*mood)
-        _title, text = _review_text(rng, product, tone, False)
-        rows.append({"review_id": f"r{i}", "review_date": date.fromordinal(start.toordinal() + 5 * i),
-                     "text": text, "tone": tone})
+    for i in range(30):
+        sentence, keyphrases, lexicon = groups[i % len(groups)]
+        tone = 0.6 if lexicon > 0 else -0.6
+        rows.append({"review_id": f"{prefix}{i}", "review_date": date.fromordinal(start.toordinal() + 7 * i),
+                     "sentence": sentence, "keyphrases": keyphrases, "lexicon_polarity": lexicon, "tone": tone})
     return pd.DataFrame(rows)
+
+
+def _kettle(**kwargs) -> pd.DataFrame:
+    return usable_sentences(_rows(PRAISE + COMPLAINTS, **kwargs))
 
 
 @pytest.fixture(scope="module")
@@ -38,59 +53,68 @@ def encoder():
 
 
 def test_sentence_tools():
-    assert split_sentences("The motor is great. It arrived early!") == ["The motor is great.", "It arrived early!"]
-    assert compress("Honestly, the motor is great.") == "The motor is great."
-    assert compress("After a month, the blades are dull.") == "The blades are dull."
     assert not usable("Mail me at [EMAIL] for details.")
     assert not usable("Call +1 (555) 123-4567 if the motor breaks.")
     assert not usable("Great.")
+    assert usable("The motor is great.")
     assert lemma("blades") == "blade" and lemma("batteries") == "battery" and lemma("glass") == "glass"
     assert mention_pattern("battery").search("the batteries died") and mention_pattern("blade").search("blades")
 
 
-def test_planted_aspects_become_tags_with_the_planted_sign():
-    sentences = review_sentences(_reviews())
-    tags = product_tags(sentences, TagSettings(), date(2023, 12, 31))
-    assert set(tags["tag"]) == set(ASPECTS)
+def test_usable_sentences_blend_the_lexicon_with_the_reviews_tone():
+    rows = pd.DataFrame({"sentence": ["The lid is great and tight.", "Mail [EMAIL] for the lid.", "Great.",
+                                      "The handle gets hot quickly."],
+                         "lexicon_polarity": [0.5, 0.1, 0.9, None], "tone": [-1.0, 0.0, 1.0, None]})
+    kept = usable_sentences(rows)
+    assert kept["sentence"].tolist() == ["The lid is great and tight.", "The handle gets hot quickly."]
+    assert kept["polarity"].iloc[0] == pytest.approx(0.7 * 0.5 + 0.3 * -1.0)
+    assert kept["lexical_polarity"].iloc[0] == pytest.approx(0.5)
+    # No stored polarity and no tone: the lexicon alone, computed here (VADER reads "hot quickly" as neutral).
+    assert kept["polarity"].iloc[1] == pytest.approx(kept["lexical_polarity"].iloc[1])
+    assert usable_sentences(rows.iloc[:0]).empty
+
+
+def test_candidates_are_ranked_by_how_many_sentences_propose_them_and_judging_words_dropped():
+    keyphrases = [["handle", "great"], ["handle", "lid"], ["lid", "the lid"], ["handle"], None, ["excellent"]]
+    assert candidate_phrases(keyphrases, TagSettings()) == ["handle", "lid"]
+
+
+def test_tags_are_the_discussed_parts_with_the_sign_of_what_is_said_about_them():
+    tags = product_tags(_kettle(), TagSettings(), date(2023, 12, 31))
+    assert set(tags["tag"]) == {"lid", "handle"}
     sign = dict(zip(tags["tag"], np.sign(tags["tag_sentiment"]), strict=True))
-    assert sign == {a: np.sign(q) for a, q in ASPECTS.items()}
-    assert (tags["weight"] > 0).all() and (tags["n_mentions"] >= 2).all()
-    assert tags["first_seen"].min() >= date(2023, 1, 1)
+    assert sign == {"lid": 1.0, "handle": -1.0}
+    by_tag = tags.set_index("tag")
+    # 30 rows cycle through 7 sentences: the lid is in the first 3 of them (14 rows), the handle in the last 3
+    # (12 rows).
+    assert by_tag.loc["lid", "n_mentions"] == 14 and by_tag.loc["handle", "n_mentions"] == 12
+    assert by_tag.loc["lid", "first_seen"] == date(2023, 1, 1)
 
 
 def test_trend_rises_for_an_aspect_mentioned_only_lately():
-    old = _reviews(40, aspects={"battery life": 0.9, "comfort": 0.5}, start=date(2023, 1, 1))
-    new = _reviews(20, seed=2, aspects={"battery life": 0.9, "noise cancelling": 0.8}, start=date(2023, 12, 1))
-    new["review_date"] = [date(2023, 12, 1 + i) for i in range(20)]
-    new["review_id"] = "n" + new["review_id"]
-    tags = product_tags(review_sentences(pd.concat([old, new])), TagSettings(), date(2023, 12, 25)).set_index("tag")
-    assert tags.loc["noise cancelling", "trend"] > 0.2
-    assert tags.loc["comfort", "trend"] < 0
+    old = _rows(PRAISE, start=date(2022, 1, 1))
+    new = _rows(COMPLAINTS, start=date(2023, 9, 1), prefix="n")
+    new["review_date"] = [date(2023, 12, 1) for _ in range(len(new))]
+    tags = product_tags(usable_sentences(pd.concat([old, new])), TagSettings(), date(2023, 12, 25)).set_index("tag")
+    assert tags.loc["handle", "trend"] == pytest.approx(1.0)      # every recent sentence, none before
+    assert tags.loc["lid", "trend"] < 0
 
 
 def test_summary_is_bounded_faithful_balanced_and_deterministic(encoder):
-    reviews = _reviews()
-    reviews.loc[0, "text"] += " Mail me at [EMAIL] if the battery life disappoints you."
-    sentences = review_sentences(reviews)
-    result = summarize(sentences, encoder.encode, SummarySettings(), tuple(ASPECTS))
+    rows = _rows(PRAISE + COMPLAINTS)
+    rows.loc[0, "sentence"] = "Mail me at [EMAIL] if the lid disappoints you."
+    sentences = usable_sentences(rows)
+    result = summarize(sentences, encoder.encode, SummarySettings(), ("lid", "handle"))
     n_words = len(result.summary.split())
     assert 0 < n_words <= 80
-    written = set(sentences["sentence"])
-    originals = {s for text in reviews["text"] for s in split_sentences(text)}
-    for sentence in result.sentences_used:
-        assert sentence in written
-        assert any(compress(o) == sentence for o in originals)   # verbatim, or with its opener dropped
+    written = {s for s, _k, _p in PRAISE + COMPLAINTS}
+    assert result.sentences_used and set(result.sentences_used) <= written
     assert "[EMAIL]" not in result.summary
-    polarity = sentences.groupby("sentence")["polarity"].mean()
-    assert result.pros and all(polarity[p] > 0 for p in result.pros)     # pros: positive statements only
-    assert result.cons and all(polarity[c] < 0 for c in result.cons)     # cons: negative statements only
-    # Every planted aspect is mentioned, each with the majority's tone.
-    for aspect, quality in ASPECTS.items():
-        said = [s for s in result.sentences_used if aspect in s.lower()]
-        assert said, aspect
-        assert np.sign(polarity[said[0]]) == np.sign(quality), (aspect, said)
+    assert result.pros and set(result.pros) <= {s for s, _k, _p in PRAISE}
+    assert result.cons and set(result.cons) <= {s for s, _k, _p in COMPLAINTS}
+    assert any("lid" in s for s in result.sentences_used) and any("handle" in s for s in result.sentences_used)
     again = summarize(sentences.sample(frac=1, random_state=3).sort_index(), encoder.encode, SummarySettings(),
-                      tuple(ASPECTS))
+                      ("lid", "handle"))
     assert again.summary == result.summary and again.pros == result.pros
 
 

@@ -11,22 +11,22 @@ import pytest
 from reviewlake.context import RunParams
 from reviewlake.pipeline import run_pipeline
 from tests.conftest import add_review_like_first, read_table, synthetic_lake
-from udfs.sentences import compress, split_sentences
 
 RUN_DATE = date(2024, 1, 1)
 
 
 @pytest.fixture(scope="module")
 def tagged_lake(spark, base_config, tmp_path_factory):
-    """4,000 synthetic reviews through ingest, clean, sentiment (fast tier), summarize and tags."""
+    """4,000 synthetic reviews through ingest, clean, sentences, sentiment (fast tier), summarize and tags."""
     return synthetic_lake(base_config, tmp_path_factory.mktemp("sumtags"), 4000, 8,
-                          ("ingest", "clean", "sentiment", "summarize", "tags"), RUN_DATE)
+                          ("ingest", "clean", "sentences", "sentiment", "summarize", "tags"), RUN_DATE)
 
 
 def test_summaries_are_bounded_and_made_of_the_products_own_sentences(tagged_lake):
     config, _truth, _ = tagged_lake
     summaries = read_table(config.lake, "gold.product_summaries").set_index("product_id")
     silver = read_table(config.lake, "silver.reviews")
+    sentences = read_table(config.lake, "silver.review_sentences")
     counts = silver.groupby("product_id").size()
     assert set(summaries.index) == set(counts[counts >= 3].index)
     words = summaries["summary"].str.split().str.len()
@@ -34,10 +34,14 @@ def test_summaries_are_bounded_and_made_of_the_products_own_sentences(tagged_lak
     assert words.median() >= 25
     assert np.allclose(summaries[["share_positive", "share_neutral", "share_negative"]].sum(axis=1), 1.0)
     for product_id, row in summaries.head(40).iterrows():
-        own = {compress(s) for text in silver.loc[silver["product_id"] == product_id, "text"]
-               for s in split_sentences(text)}
-        for sentence in split_sentences(row["summary"]):
-            assert sentence in own or sentence.rstrip(".") in own, (product_id, sentence)
+        own = set(sentences.loc[sentences["product_id"] == product_id, "sentence"])
+        for quoted in [*row["pros"], *row["cons"]]:
+            assert quoted in own or quoted.rstrip(".") in own, (product_id, quoted)
+        # The paragraph is the product's own sentences joined, each ending in a full stop if it had none.
+        remaining = row["summary"]
+        for sentence in sorted(own, key=len, reverse=True):
+            remaining = remaining.replace(sentence if sentence.endswith((".", "!", "?")) else sentence + ".", " ")
+        assert remaining.strip() == "", (product_id, remaining)
         assert len(row["pros"]) >= 1
     assert not summaries["summary"].str.contains(r"\[EMAIL\]|\[PHONE\]|\[URL\]|@example\.com").any()
 
@@ -80,16 +84,18 @@ def test_search_puts_products_praised_for_the_aspect_on_top(tagged_lake):
 
 def test_reruns_are_no_ops_and_a_new_review_refreshes_only_its_product(tagged_lake, spark):
     config, _truth, _ = tagged_lake
-    again = run_pipeline(config, RunParams(stages=("summarize", "tags"), run_date=RUN_DATE), say=lambda _m: None,
-                         run_id="again")
-    assert again[0].result.rows_out == 0 and again[1].result.message == "no changes"
+    again = run_pipeline(config, RunParams(stages=("sentences", "summarize", "tags"), run_date=RUN_DATE),
+                         say=lambda _m: None, run_id="again")
+    assert again[0].result.details["reviews"] == 0
+    assert again[1].result.rows_out == 0 and again[2].result.message == "no changes"
     add_review_like_first(spark, config.lake, review_id="new-1", text_hash="n1",
                           text="The sound quality is terrible. The comfort is awful.",
                           review_ts=datetime(2023, 12, 30, 9), updated_at=datetime(2024, 1, 1))
-    refreshed = run_pipeline(config, RunParams(stages=("summarize", "tags"), run_date=RUN_DATE), say=lambda _m: None,
-                             run_id="refresh")
-    assert refreshed[0].result.details["updated"] == 1 and refreshed[0].result.details["inserted"] == 0
-    assert refreshed[1].result.details["products_retagged"] == 1
+    refreshed = run_pipeline(config, RunParams(stages=("sentences", "summarize", "tags"), run_date=RUN_DATE),
+                             say=lambda _m: None, run_id="refresh")
+    assert refreshed[0].result.details["reviews"] == 1
+    assert refreshed[1].result.details["updated"] == 1 and refreshed[1].result.details["inserted"] == 0
+    assert refreshed[2].result.details["products_retagged"] == 1
     ledger = read_table(config.lake, "ops.pipeline_runs")
     assert json.loads(ledger[(ledger["run_id"] == "refresh") & (ledger["job"] == "tags")]["details"].iloc[0])[
         "products_retagged"] == 1

@@ -8,7 +8,7 @@ Texts are tokenised once, sorted by token length and batched, so padding stays s
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 
@@ -164,3 +164,17 @@ def embed_on_worker(texts: list[str]) -> np.ndarray:
     if not texts:
         return np.zeros((0, 384), dtype=np.float32)
     return np.stack([_EMBEDDED[t] for t in texts])
+
+
+def embed_with_known(known: Mapping[str, np.ndarray], embed: Callable[[list[str]], np.ndarray]
+                     ) -> Callable[[list[str]], np.ndarray]:
+    """An embed function that returns stored vectors (silver.sentence_vectors) where it has them and calls
+    `embed` only for the rest."""
+    def lookup(texts: list[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        fresh = dict(zip(missing, embed(missing), strict=True)) if missing else {}
+        if not texts:
+            return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+        return np.stack([np.asarray(known[t] if t in known else fresh[t], dtype=np.float32) for t in texts])
+
+    return lookup

@@ -1,11 +1,13 @@
-"""Tags of one product from its review sentences (plain Python): YAKE keyphrases, filtered to aspect-like noun
-phrases, merged by lemma and by embedding, then counted, scored for sentiment and trend.
+"""Tags of one product from its review sentences (plain Python): the YAKE keyphrases Spark NLP proposed for
+them (silver.review_sentences.keyphrases), filtered to aspect-like noun phrases, merged by lemma and by
+embedding, then counted, scored for sentiment and trend.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 
 import numpy as np
@@ -64,19 +66,15 @@ def determiner_share(phrase: str, lowered: np.ndarray) -> float:
     return sum(bool(anchored.search(s)) for s in hits) / len(hits) if hits else 0.0
 
 
-def candidate_phrases(sentences: list[str], settings: TagSettings) -> list[str]:
-    """YAKE keyphrases of the product's text, best first, lower-cased, filtered to aspect-like phrases."""
-    import yake
-
-    extractor = yake.KeywordExtractor(lan="en", n=settings.max_words, top=settings.yake_candidates,
-                                      dedupLim=0.9)
-    found = extractor.extract_keywords(" ".join(sentences))
-    phrases = []
-    for phrase, _score in sorted(found, key=lambda item: (item[1], item[0])):
-        phrase = " ".join(words(phrase))
-        if phrase and phrase not in phrases and is_aspect_like(phrase, settings.max_words):
-            phrases.append(phrase)
-    return phrases
+def candidate_phrases(keyphrases: Iterable[Iterable[str] | None], settings: TagSettings) -> list[str]:
+    """The product's aspect-like keyphrases, most often proposed first (YAKE scores each review on its own, so
+    a phrase proposed in many reviews is one the product's reviewers keep coming back to), lower-cased."""
+    proposed: Counter[str] = Counter()
+    for phrases in keyphrases:
+        proposed.update({" ".join(words(p)) for p in (phrases if phrases is not None else ())})
+    ranked = sorted((p for p in proposed if p and is_aspect_like(p, settings.max_words)),
+                    key=lambda p: (-proposed[p], p))
+    return ranked[: settings.yake_candidates]
 
 
 def extend_phrase(phrase: str, lowered: np.ndarray, settings: TagSettings) -> str:
@@ -105,7 +103,7 @@ def mention_pattern(tag: str) -> re.Pattern[str]:
 
 def product_tags(sentences: pd.DataFrame, settings: TagSettings, run_date: date,
                  embed: Callable[[list[str]], np.ndarray] | None = None) -> pd.DataFrame:
-    """Tags of one product from `sentences` (columns sentence, polarity, review_date, review_id).
+    """Tags of one product from `sentences` (columns sentence, keyphrases, polarity, review_date, review_id).
 
     Returns tag, weight (share of the product's sentences mentioning it), n_mentions (sentences), tag_sentiment
     (mean VADER polarity of those sentences), first_seen, trend (mention rate in the last `trend_days` minus the
@@ -117,7 +115,7 @@ def product_tags(sentences: pd.DataFrame, settings: TagSettings, run_date: date,
     lowered = sentences["sentence"].str.lower().to_numpy()
     mentions: dict[str, np.ndarray] = {}
     written: dict[str, str] = {}   # lemma -> the form reviewers wrote ("small parts", not "small part")
-    for phrase in candidate_phrases(sentences["sentence"].tolist(), settings):
+    for phrase in candidate_phrases(sentences["keyphrases"], settings):
         phrase = extend_phrase(phrase, lowered, settings)
         key = lemma(phrase)
         if key in mentions:

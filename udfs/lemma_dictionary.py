@@ -24,7 +24,7 @@ def lemma_of_word(rows: Iterable[tuple[str, str, str]]) -> dict[str, str]:
     best: dict[str, tuple[tuple[bool, int], str]] = {}
     for written, pos, lemmas in rows:
         word, lemma = written.lower(), lemmas.split("/")[0].lower()
-        if not word or not lemma or not word.replace("-", "").replace("'", "").isalpha():
+        if not word[:1].isalpha() or not lemma or not word.replace("-", "").replace("'", "").isalpha():
             continue
         rank = (written != word, POS_PREFERENCE.index(pos) if pos in POS_PREFERENCE else len(POS_PREFERENCE))
         if word not in best or rank < best[word][0]:
@@ -36,7 +36,9 @@ def dictionary_lines(lemmas: dict[str, str]) -> list[str]:
     """Spark NLP dictionary lines, `lemma -> form<TAB>form`, sorted (a deterministic file for a given table)."""
     forms: dict[str, set[str]] = {}
     for word, lemma in lemmas.items():
-        forms.setdefault(lemma, {lemma}).add(word)
+        # A lemma is its own form unless it is itself a form of another lemma ("weeks" of the rare "weekses"
+        # is still a form of "week"): Spark NLP keeps the last line that names a form.
+        forms.setdefault(lemma, {lemma} if lemmas.get(lemma, lemma) == lemma else set()).add(word)
     return [f"{lemma} {KEY_DELIMITER} {VALUE_DELIMITER.join(sorted(words))}" for lemma, words in sorted(forms.items())]
 
 

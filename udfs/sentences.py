@@ -1,8 +1,7 @@
 """Sentence-level text tools shared by the summarizer and the tag miner (plain Python, no Spark).
 
-Spark NLP would do sentence detection, tokenising, normalising, stop words and YAKE inside the JVM, but its
-Spark 4 build is not published on Maven Central (see README), so these are the Python equivalents: segtok's
-rule-based sentence splitter, a regex tokenizer, YAKE (`yake`), VADER for sentence polarity.
+Sentences themselves come from silver.review_sentences (Spark NLP's SentenceDetector, Tokenizer and YAKE in
+the sentences stage); this module decides which of them a summary may quote and gives each a polarity.
 """
 
 from __future__ import annotations
@@ -17,19 +16,7 @@ from udfs.text_normalization import EMAIL_TOKEN, PHONE_TOKEN, URL_TOKEN, redact_
 
 MIN_WORDS, MAX_WORDS = 4, 40
 WORD = re.compile(r"[a-z][a-z'-]*")
-# Discourse openers a summary writer would drop: removing them compresses a sentence without changing it.
-OPENERS = re.compile(r"^(?:honestly|overall|i think|for me|after (?:a|one|two|three) (?:day|week|month)s?|"
-                     r"so far|to be fair|to be honest|in short|all in all|frankly),?\s+", re.IGNORECASE)
 PII_TOKENS = (EMAIL_TOKEN, PHONE_TOKEN, URL_TOKEN)
-
-
-def split_sentences(text: str | None) -> list[str]:
-    """Sentences of a review, whitespace-normalised (rule-based, deterministic)."""
-    from segtok.segmenter import split_multi
-
-    if not text:
-        return []
-    return [" ".join(s.split()) for s in split_multi(str(text)) if s.strip()]
 
 
 def words(text: str) -> list[str]:
@@ -39,12 +26,6 @@ def words(text: str) -> list[str]:
 def carries_pii(sentence: str) -> bool:
     """A redaction placeholder, or anything the redactor would still change, marks a sentence as unusable."""
     return any(token in sentence for token in PII_TOKENS) or redact_pii(sentence) != sentence
-
-
-def compress(sentence: str) -> str:
-    """Drop a leading discourse opener and re-capitalise: the same statement, shorter."""
-    shorter = OPENERS.sub("", sentence.strip())
-    return shorter[:1].upper() + shorter[1:] if shorter else sentence.strip()
 
 
 def usable(sentence: str) -> bool:
@@ -75,20 +56,16 @@ def review_tone(rating: pd.Series, sentiment_score: pd.Series | None = None) -> 
     return stars if sentiment_score is None else pd.to_numeric(sentiment_score, errors="coerce").fillna(stars)
 
 
-def review_sentences(reviews: pd.DataFrame) -> pd.DataFrame:
-    """Usable sentences (PII-free, 4-40 words, compressed) of reviews with columns review_id, review_date, text
-    and optionally tone; columns review_id, review_date, sentence, polarity (lexicon blended with the tone),
-    lexical_polarity (the sentence alone)."""
-    tones = reviews["tone"] if "tone" in reviews else pd.Series(np.nan, index=reviews.index)
-    rows = []
-    for review_id, review_date, text, tone in zip(reviews["review_id"], reviews["review_date"], reviews["text"],
-                                                  tones, strict=True):
-        for sentence in split_sentences(text):
-            if usable(sentence):
-                lexical = polarity(sentence)
-                blended = lexical if pd.isna(tone) else LEXICON_SHARE * lexical + REVIEW_SHARE * float(tone)
-                rows.append((review_id, review_date, compress(sentence), blended, lexical))
-    return pd.DataFrame(rows, columns=["review_id", "review_date", "sentence", "polarity", "lexical_polarity"])
+def usable_sentences(sentences: pd.DataFrame) -> pd.DataFrame:
+    """The quotable rows (PII-free, 4-40 words) of silver.review_sentences rows carrying `sentence`,
+    `lexicon_polarity` and optionally the review's `tone`; adds polarity (the lexicon blended with the tone)
+    and lexical_polarity (the sentence alone). Row order is kept."""
+    kept = sentences[np.fromiter((usable(s) for s in sentences["sentence"]), bool, len(sentences))]
+    lexical = pd.to_numeric(kept["lexicon_polarity"], errors="coerce")
+    lexical = lexical.where(lexical.notna(), kept["sentence"].map(polarity))
+    tone = pd.to_numeric(kept["tone"], errors="coerce") if "tone" in kept else pd.Series(np.nan, index=kept.index)
+    blended = (LEXICON_SHARE * lexical + REVIEW_SHARE * tone).where(tone.notna(), lexical)
+    return kept.assign(polarity=blended.astype(float), lexical_polarity=lexical.astype(float))
 
 
 @cache

@@ -5,6 +5,8 @@ Models, all behind `SentimentModel`:
 - `NgramModel`: TF-IDF word 1-2-grams + char 2-5-grams, class-balanced logistic regression (fast tier).
 - `EncoderHeadModel`: frozen all-MiniLM-L6-v2 embeddings + logistic head (transformer tier).
 - `FineTunedModel` (udfs/finetune.py): MiniLM fine-tuned end to end (transformer tier, needs torch).
+- `ViveknModel` (jobs/sentiment.py): Spark NLP's Vivekn naive Bayes, run in the JVM (fast tier); its binary
+  output is turned into three classes here (`vivekn_positive_share`, `vivekn_cuts`, `vivekn_probabilities`).
 The Spark UDF in jobs/sentiment.py calls `predict_frame`; nothing here imports Spark.
 """
 
@@ -53,9 +55,13 @@ class SentimentModel(ABC):
 
 def predict_frame(model: SentimentModel, texts: Sequence[str | None]) -> pd.DataFrame:
     """The UDF core: label, score (= p_positive - p_negative, in [-1, 1]) and the three probabilities."""
-    probabilities = model.predict_proba(_texts(texts)) if len(texts) else np.zeros((0, 3))
+    return probability_frame(model.predict_proba(_texts(texts)) if len(texts) else np.zeros((0, 3)))
+
+
+def probability_frame(probabilities: np.ndarray) -> pd.DataFrame:
+    """(n, 3) probabilities in LABELS order -> label (the most probable), score and the three probabilities."""
     return pd.DataFrame({
-        "label": np.asarray(LABELS, dtype=object)[probabilities.argmax(axis=1)] if len(texts) else [],
+        "label": np.asarray(LABELS, dtype=object)[probabilities.argmax(axis=1)] if len(probabilities) else [],
         "score": probabilities[:, POSITIVE] - probabilities[:, NEGATIVE],
         "prob_negative": probabilities[:, NEGATIVE],
         "prob_neutral": probabilities[:, NEUTRAL],
@@ -193,8 +199,68 @@ class EncoderHeadModel(SentimentModel):
         return cls(arrays["coef"], arrays["intercept"], arrays["classes"], device)
 
 
+# Vivekn (Spark NLP's ViveknSentimentApproach, trained and run in jobs/sentiment.py) is binary: per review it
+# answers positive or negative with a "confidence", or "na" when it knows none of the review's words. That
+# confidence is the share of the raw training counts of the review's features that back the winning side, not
+# a calibrated probability: it leans towards whichever side had more training text, so "neutral = confidence
+# near 0.5" would be wrong. Measured on 20k synthetic reviews (negatives repeated to balance the classes), the
+# positive share of held-out 1-2-star reviews sat around 0.30-0.54, 3-star 0.57-0.66, 4-5-star 0.66-0.75.
+# So the confidence is read as one positive share and two cut points, learned on the newest training rows
+# (never on the holdout), split it into negative | neutral | positive; "na" (no evidence) is neutral.
+VIVEKN_CUT_QUANTILES = 41                     # candidate cut points: midpoints between these quantiles
+VIVEKN_DEFAULT_CUTS = (1 / 3, 2 / 3)          # when the tuning rows hold fewer than 3 distinct verdicts
+
+
+def vivekn_positive_share(results: Sequence[str | None], confidences: Sequence[float | None]) -> np.ndarray:
+    """Vivekn's confidence turned towards "positive" (c, or 1 - c for a negative verdict); NaN for no verdict."""
+    result = np.asarray([r or "na" for r in results], dtype=object)
+    confidence = pd.to_numeric(pd.Series(list(confidences), dtype=object), errors="coerce").to_numpy(float)
+    # Spark NLP writes the confidence as the first 6 characters of Java's Double.toString: below 0.001 that is
+    # scientific notation cut short ("1.2345E-4" -> "1.2345"); a confidence above 1 can only be such a value.
+    confidence = np.where(confidence > 1, 0.0, confidence)
+    share = np.where(result == "positive", confidence, np.where(result == "negative", 1 - confidence, np.nan))
+    return np.where(np.isnan(confidence), np.nan, share)
+
+
+def vivekn_probabilities(positive_share: np.ndarray, cuts: tuple[float, float]) -> np.ndarray:
+    """(n, 3) probabilities: negative below cuts[0], positive above cuts[1], neutral between them or for NaN.
+
+    The share is mapped piecewise-linearly to a polarity x in [-1, 1] with the cuts at -1/3 and 1/3; the
+    probabilities are proportional to (max(-x, 0), (1 - |x|) / 2, max(x, 0)), whose largest entry switches
+    class at the cuts and whose score (p_positive - p_negative) rises with the share.
+    """
+    share = np.asarray(positive_share, dtype=float)
+    lower, upper = cuts
+    x = np.where(np.isnan(share), 0.0, np.interp(share, [0.0, lower, upper, 1.0], [-1.0, -1 / 3, 1 / 3, 1.0]))
+    weights = np.stack([np.maximum(-x, 0.0), (1 - np.abs(x)) / 2, np.maximum(x, 0.0)], axis=1)
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def vivekn_cuts(y_true: Sequence[int], positive_share: np.ndarray) -> tuple[float, float]:
+    """The (lower, upper) cut points with the best macro-F1 on the rows given (the newest training rows)."""
+    from sklearn.metrics import f1_score
+
+    y_true = np.asarray(y_true)
+    share = np.asarray(positive_share, dtype=float)
+    observed = share[~np.isnan(share)]
+    grid = (np.unique(np.quantile(observed, np.linspace(0, 1, VIVEKN_CUT_QUANTILES), method="lower"))
+            if len(observed) else np.zeros(0))
+    # Midpoints between observed values: no tuning row sits on a cut, and every class keeps some tuning rows.
+    candidates = (grid[:-1] + grid[1:]) / 2
+    best, best_f1 = VIVEKN_DEFAULT_CUTS, -1.0
+    for i, lower in enumerate(candidates):
+        for upper in candidates[i + 1:]:
+            predicted = vivekn_probabilities(share, (lower, upper)).argmax(axis=1)
+            f1 = f1_score(y_true, predicted, labels=list(range(len(LABELS))), average="macro", zero_division=0)
+            if f1 > best_f1:
+                best, best_f1 = (float(lower), float(upper)), f1
+    return best
+
+
 def model_class(kind: str) -> type[SentimentModel]:
     """The class that loads a saved model of `kind`."""
+    if kind == "vivekn":
+        raise ValueError("a vivekn model runs in Spark: load it with jobs.sentiment.load_model(directory, spark)")
     if kind == "finetuned":
         from udfs.finetune import FineTunedModel
 
