@@ -19,13 +19,21 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from deltalake import DeltaTable
 
-from udfs.sentences import polarity, split_sentences, usable
+from udfs.sentences import polarity, usable
+
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def split_summary(text: str) -> list[str]:
+    """A summary paragraph back into its statements (the summarizer ends each with . ! or ?)."""
+    return [s for s in SENTENCE_END.split(text.strip()) if s]
 
 
 def tag_scores(tags: pd.DataFrame, planted: pd.DataFrame) -> dict:
@@ -48,11 +56,13 @@ def _cut(sentences: list[str], n_words: int) -> str:
     return " ".join(out)
 
 
-def summary_scores(summaries: pd.DataFrame, reviews: pd.DataFrame, planted: pd.DataFrame, sample: int) -> pd.DataFrame:
+def summary_scores(summaries: pd.DataFrame, sentences: pd.DataFrame, planted: pd.DataFrame, sample: int
+                   ) -> pd.DataFrame:
     from rouge_score import rouge_scorer
 
     scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
-    by_product = {p: g.sort_values("review_ts", ascending=False) for p, g in reviews.groupby("product_id")}
+    by_product = {p: g.sort_values(["review_ts", "sentence_idx"], ascending=[False, True])
+                  for p, g in sentences.groupby("product_id")}
     aspects = planted.groupby("product_id").apply(lambda g: dict(zip(g["tag"], g["quality"], strict=True)),
                                                   include_groups=False)
     rng = random.Random(0)
@@ -60,13 +70,13 @@ def summary_scores(summaries: pd.DataFrame, reviews: pd.DataFrame, planted: pd.D
     for product_id, row in summaries.sample(min(sample, len(summaries)), random_state=0).iterrows():
         planted_here = aspects.get(product_id, {})
         reference = " ".join(f"The {a} is {'good' if q > 0 else 'bad'}." for a, q in planted_here.items())
-        sentences = [s for text in by_product[product_id]["text"] for s in split_sentences(text) if usable(s)]
+        sentences = [s for s in by_product[product_id]["sentence"] if usable(s)]
         n_words = len(row["summary"].split())
         candidates = {"pipeline": row["summary"], "lead": _cut(sentences, n_words),
                       "random": _cut(rng.sample(sentences, len(sentences)), n_words)}
         for system, text in candidates.items():
             scores = scorer.score(reference, text)
-            said = split_sentences(text)
+            said = split_summary(text)
             named = [a for a in planted_here if a in text.lower()]
             tones = [np.sign(polarity(s)) == np.sign(planted_here[a]) for a in named for s in said
                      if a in s.lower() and abs(polarity(s)) >= 0.05]
@@ -89,8 +99,10 @@ def main() -> None:
     print("tags:", json.dumps({k: round(v, 3) if isinstance(v, float) else v
                                for k, v in tag_scores(tags, planted).items()}))
     summaries = DeltaTable(f"{args.lake}/gold/product_summaries").to_pandas().set_index("product_id")
-    reviews = DeltaTable(f"{args.lake}/silver/reviews").to_pandas(columns=["product_id", "review_ts", "text"])
-    table = summary_scores(summaries, reviews, planted, args.sample)
+    reviews = DeltaTable(f"{args.lake}/silver/reviews").to_pandas(columns=["review_id", "review_ts"])
+    sentences = DeltaTable(f"{args.lake}/silver/review_sentences").to_pandas(
+        columns=["review_id", "product_id", "sentence_idx", "sentence"]).merge(reviews, on="review_id")
+    table = summary_scores(summaries, sentences, planted, args.sample)
     print("| system | ROUGE-1 F1 | ROUGE-2 F1 | ROUGE-L F1 | planted aspects named | statements with the planted "
           "tone |")
     print("|---|---|---|---|---|---|")

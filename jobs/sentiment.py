@@ -131,14 +131,14 @@ class ViveknModel(core.SentimentModel):
         counts = polar["label"].value_counts()
         if len(counts) < 2:
             raise ValueError("Vivekn needs both positive and negative training reviews")
-        # Vivekn's counts and confidence follow the raw amount of text per side, so the minority side is
-        # repeated up to the majority's size (the n-gram model's class-balanced weights, by counting).
-        repeats = int(round(counts.max() / counts.min()))
-        minority = polar[polar["label"] == counts.idxmin()]
-        balanced = pd.concat([polar] + [minority] * (repeats - 1), ignore_index=True)
-        rows = pd.DataFrame({"text": balanced["text"],
-                             cls.LABEL_COLUMN: np.where(balanced["label"] == core.POSITIVE, "positive", "negative")})
-        pipeline = cls.unfitted().fit(spark.createDataFrame(rows))
+        # Vivekn's counts and confidence follow the raw amount of text per side, so the minority side's rows
+        # are repeated up to the majority's size (the n-gram model's class-balanced weights, by counting).
+        repeats = np.where(polar["label"] == counts.idxmin(), int(round(counts.max() / counts.min())), 1)
+        rows = spark.createDataFrame(pd.DataFrame({
+            "text": polar["text"], "repeats": repeats,
+            cls.LABEL_COLUMN: np.where(polar["label"] == core.POSITIVE, "positive", "negative")}))
+        balanced = rows.withColumn("copy", F.explode(F.sequence(F.lit(1), F.col("repeats"))))
+        pipeline = cls.unfitted().fit(balanced)
         # The cuts are learned for exactly this fitted model: refitting on all rows would move the
         # confidences they were tuned on, so the newest training rows are given up for tuning instead.
         model = cls(pipeline, core.VIVEKN_DEFAULT_CUTS, spark)

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from reviewlake.errors import UserError
+from udfs.keyphrases import TagSettings
+from udfs.summarizer import SummarySettings
 
 
 @dataclass(frozen=True)
@@ -53,34 +55,6 @@ class SentenceSettings:
     embed_min_words: int = 4            # shorter or longer sentences stay in the table but get no vector
     embed_max_words: int = 40
     device: str = "auto"                # auto | cpu | cuda for the sentence encoder
-
-
-@dataclass(frozen=True)
-class SummarySettings:
-    """Extractive summaries (udfs/summarizer.py, jobs/summarize.py)."""
-
-    min_reviews: int = 3
-    min_words: int = 40
-    target_words: int = 70
-    max_words: int = 80
-    max_sentences: int = 200      # newest sentences considered per product (embedding is the cost)
-    mmr_lambda: float = 0.6
-    n_pros: int = 3
-    n_cons: int = 3
-
-
-@dataclass(frozen=True)
-class TagSettings:
-    """Tag mining per product (udfs/keyphrases.py, jobs/tags.py)."""
-
-    max_tags: int = 15
-    max_words: int = 3
-    yake_candidates: int = 40
-    min_mentions: int = 2
-    merge_similarity: float = 0.85     # cosine above which two tags are one (MiniLM)
-    subsumed_share: float = 0.8        # a word whose mentions are mostly inside a longer tag is dropped
-    trend_days: int = 30
-    min_determiner_share: float = 0.3
 
 
 @dataclass(frozen=True)

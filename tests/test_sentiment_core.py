@@ -68,6 +68,34 @@ def test_ngram_model_with_a_missing_class_still_gives_three_columns():
     assert probabilities.shape == (2, 3) and np.all(probabilities[:, core.NEUTRAL] == 0)
 
 
+def test_vivekn_positive_share_known_answers():
+    shares = core.vivekn_positive_share(
+        ["positive", "negative", "positive", "negative", "na", None, "positive"],
+        ["0.9", "0.8", "1.0", "1.2345", "0.0", None, None])
+    # A confidence above 1 is Spark NLP's cut-short "1.2345E-4": about 0, so a negative verdict reads 1 - 0.
+    assert np.allclose(shares[:4], [0.9, 0.2, 1.0, 1.0])
+    assert np.isnan(shares[4:]).all()
+
+
+def test_vivekn_probabilities_switch_class_at_the_cuts():
+    shares = np.array([0.0, 0.1, 0.39, 0.41, 0.69, 0.71, 0.95, 1.0, np.nan])
+    probabilities = core.vivekn_probabilities(shares, (0.4, 0.7))
+    frame = core.probability_frame(probabilities)
+    assert list(frame["label"]) == ["negative", "negative", "negative", "neutral", "neutral", "positive",
+                                    "positive", "positive", "neutral"]
+    assert np.allclose(probabilities.sum(axis=1), 1)
+    assert np.allclose(probabilities[[0, 7, 8]], [[1, 0, 0], [0, 0, 1], [0, 1, 0]])
+    assert np.all(np.diff(frame["score"].iloc[:8]) > 0)  # the score rises with the positive share
+
+
+def test_vivekn_cuts_find_the_neutral_band():
+    shares = np.array([0.1, 0.2, 0.3, 0.5, 0.55, 0.8, 0.9])
+    labels = [core.NEGATIVE] * 3 + [core.NEUTRAL] * 2 + [core.POSITIVE] * 2
+    # Candidate cuts are midpoints between observed shares; only (0.4, 0.675) gets every row right.
+    assert core.vivekn_cuts(labels, shares) == pytest.approx((0.4, 0.675))
+    assert core.vivekn_cuts(labels, np.full(7, np.nan)) == core.VIVEKN_DEFAULT_CUTS
+
+
 def test_encoder_embeddings_are_normalised_and_meaningful():
     encoder = SentenceEncoder("cpu")
     vectors = encoder.encode(["the battery lasts all day", "battery life is long", "the blender is loud", ""])

@@ -111,6 +111,80 @@ def test_given_model_version_is_used_and_unknown_is_a_user_error(spark, sentimen
         _sentiment_run(sentiment_config, "bad", sentiment_model="no-such-model")
 
 
+# Hand-written reviews for the Vivekn candidate, interleaved oldest first so the newest quarter (its
+# cut-tuning rows) holds every class. As in real 3-star reviews, the neutral ones mix praise and complaint.
+VIVEKN_POSITIVE = ["great product, works perfectly", "love it, excellent quality", "fantastic, highly recommend",
+                   "really impressive and solid", "excellent value, very happy", "works great, love the design",
+                   "perfect fit and great quality", "happy with it, highly recommend it", "sturdy and reliable",
+                   "best purchase this year, love it", "brilliant, exactly as described", "superb build, so happy",
+                   "wonderful gift, my wife loves it", "solid value, works perfectly", "excellent, would buy again",
+                   "great price and fast delivery"]
+VIVEKN_NEGATIVE = ["terrible, broke after a week", "awful quality, do not buy", "disappointing and poor",
+                   "waste of money, returning it", "cheap and flimsy, very bad", "broke quickly, awful design",
+                   "poor fit and terrible quality", "very disappointing, waste of money", "useless junk",
+                   "stopped working, total rubbish", "horrible, arrived damaged", "worst purchase, avoid it",
+                   "faulty and noisy, sent it back", "flimsy plastic, cracked at once", "awful, never again",
+                   "bad price and slow delivery"]
+VIVEKN_NEUTRAL = ["okay, nice design but cheap plastic", "average, works but noisy", "good price, poor manual",
+                  "fine, some good parts and some bad", "solid but disappointing battery", "okay for the price",
+                  "love the colour, hate the size", "mixed feelings, decent but flimsy", "works, nothing special",
+                  "average quality, fair price", "decent, though it broke once", "good enough, a bit loud",
+                  "nice idea, mediocre build", "neither great nor terrible", "fine but slow delivery",
+                  "acceptable, not impressive"]
+VIVEKN_ROWS = [row for triple in zip(VIVEKN_POSITIVE, VIVEKN_NEGATIVE, VIVEKN_NEUTRAL, strict=True)
+               for row in zip(triple, (core.POSITIVE, core.NEGATIVE, core.NEUTRAL), strict=True)]
+
+
+def test_vivekn_separates_clearly_positive_from_clearly_negative(spark, tmp_path):
+    texts, labels = zip(*VIVEKN_ROWS, strict=True)
+    model = sentiment.ViveknModel.train(spark, list(texts), list(labels), tune_fraction=0.25)
+    positive = ["excellent design, works perfectly, highly recommend", "great quality, very happy with it"]
+    negative = ["awful, broke after a day, do not buy", "terrible and flimsy, a waste of money"]
+    frame = core.predict_frame(model, positive + negative)
+    assert list(frame["label"]) == ["positive", "positive", "negative", "negative"]
+    assert frame["score"].iloc[:2].min() > 0 > frame["score"].iloc[2:].max()
+    # Saved into the model store and loaded back (Spark ML's own format): the same predictions.
+    store = ModelStore(tmp_path, "sentiment")
+    loaded = sentiment.load_model(store.path(store.save(model, {"kind": "vivekn"})), spark)
+    assert loaded.cuts == pytest.approx(model.cuts)
+    assert np.allclose(loaded.predict_proba(positive + negative), model.predict_proba(positive + negative))
+
+
+def test_vivekn_candidate_metrics_land_in_model_metrics(spark, sentiment_config, lake):
+    result = _sentiment_run(sentiment_config, "viv")
+    metrics = DeltaTable(str(sentiment_config.lake / "ops/model_metrics")).to_pandas()
+    vivekn = metrics[metrics["model"] == "sentiment.vivekn"].set_index("metric")["value"]
+    assert {"macro_f1", "balanced_accuracy", "cohen_kappa", "confusion.negative.negative", "train_seconds"} <= set(
+        vivekn.index)
+    # Scored on the same holdout sample as the others: as many rows (one confusion cell each), same data set.
+    ngram = metrics[metrics["model"] == "sentiment.ngram"].set_index("metric")["value"]
+    assert vivekn.filter(like="confusion.").sum() == ngram.filter(like="confusion.").sum() > 100
+    assert set(metrics[metrics["model"] == "sentiment.vivekn"]["dataset"]) == set(
+        metrics[metrics["model"] == "sentiment.ngram"]["dataset"])
+    assert vivekn["macro_f1"] == pytest.approx(result.details["training"]["candidates"]["vivekn"]["macro_f1"],
+                                               abs=1e-4)
+    # Better than always answering the majority class ("positive"), whose macro-F1 is at most 1/3 * 2*p/(1+p).
+    assert vivekn["macro_f1"] > 1 / 3
+
+
+def test_a_vivekn_model_scores_every_review_through_spark(spark, sentiment_config, lake):
+    silver = lake.read("silver.reviews")
+    labelled = sentiment.labelled_reviews(silver).toPandas()
+    model = sentiment.ViveknModel.train(spark, labelled["input_text"].tolist(), labelled["label"].to_numpy(), 0.2)
+    store = ModelStore(sentiment_config.lake, "sentiment")
+    version = store.save(model, {"kind": "vivekn"})
+    result = _sentiment_run(sentiment_config, "given", sentiment_model=version)
+    gold = DeltaTable(str(sentiment_config.lake / "gold/review_sentiment")).to_pandas().set_index("review_id")
+    assert result.details["scored"] == silver.count() == len(gold)
+    assert (gold["model_version"] == version).all()
+    # The Spark transform agrees with the plain core on the same texts.
+    local = silver.select("review_id", sentiment.review_text(silver.title, silver.text).alias("t")).toPandas()
+    expected = core.predict_frame(model, local["t"].tolist())
+    scored = gold.loc[local["review_id"]]
+    assert (scored["label"].to_numpy() == expected["label"].to_numpy()).all()
+    assert np.allclose(scored["prob_positive"].to_numpy(), expected["prob_positive"].to_numpy())
+
+
 def _candidate(kind, f1, speed):
     return sentiment.Candidate(kind, None, {"macro_f1": f1}, 0.0, speed)
 
@@ -123,6 +197,15 @@ def test_choose_by_macro_f1_within_the_tier_and_budget():
     # auto: the fine-tuned model would need 1,467 s for 220k on this hardware, over budget.
     assert sentiment.choose(candidates, "auto", 220_000, 600).kind == "ngram"
     assert sentiment.choose(candidates, "auto", 20_000, 600).kind == "finetuned"
+
+
+def test_vivekn_competes_in_the_fast_tier():
+    candidates = [_candidate("vader", 0.9, 1e6), _candidate("ngram", 0.80, 10_000),
+                  _candidate("vivekn", 0.83, 2_000), _candidate("encoder_head", 0.85, 200)]
+    assert sentiment.choose(candidates, "fast", 220_000, 600).kind == "vivekn"
+    assert sentiment.choose(candidates, "transformer", 220_000, 600).kind == "encoder_head"
+    candidates[2] = _candidate("vivekn", 0.79, 2_000)
+    assert sentiment.choose(candidates, "fast", 220_000, 600).kind == "ngram"
 
 
 @pytest.mark.slow

@@ -8,13 +8,28 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
 
-from reviewlake.config import TagSettings
 from udfs.sentences import sentiment_words, words
+
+
+@dataclass(frozen=True)
+class TagSettings:
+    """Tag mining settings ([tags] in the config file)."""
+
+    max_tags: int = 15
+    max_words: int = 3
+    yake_candidates: int = 40
+    min_mentions: int = 2
+    merge_similarity: float = 0.85     # cosine above which two tags are one (MiniLM)
+    subsumed_share: float = 0.8        # a word whose mentions are mostly inside a longer tag is dropped
+    trend_days: int = 30
+    min_determiner_share: float = 0.3
+
 
 # Words that are never a product aspect on their own, however often reviewers write them.
 GENERIC_WORDS = frozenset("""

@@ -22,7 +22,20 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from reviewlake.config import SummarySettings
+
+@dataclass(frozen=True)
+class SummarySettings:
+    """Extractive summary settings ([summarize] in the config file; min_reviews is the job's)."""
+
+    min_reviews: int = 3
+    min_words: int = 40
+    target_words: int = 70
+    max_words: int = 80
+    max_sentences: int = 200      # newest sentences considered per product (embedding is the cost)
+    mmr_lambda: float = 0.6
+    n_pros: int = 3
+    n_cons: int = 3
+
 
 POLAR = 0.2                 # |polarity| from which a sentence is praise or complaint
 ASPECT_BONUS = 0.08
