@@ -3,7 +3,8 @@
 The text layer on Spark NLP: a fitted pipeline (DocumentAssembler, SentenceDetector, Tokenizer, Normalizer,
 StopWordsCleaner, a Lemmatizer trained here from lemminflect's lemma table, NGramGenerator,
 YakeKeywordExtraction) turns each new or changed review into one row per sentence: the sentence (silver text
-is already PII-redacted), its normalised content tokens, their lemmas and YAKE's candidate keyphrases (scored
+is already PII-redacted), its tokens, the lemmas of its content words and their bigrams, and YAKE's candidate
+keyphrases (scored
 over the whole review, kept on the sentence they occur in). The fitted pipeline is saved and versioned in the
 lake's model store and reused until its settings change.
 
@@ -17,11 +18,13 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
+from pyspark import StorageLevel
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.feature import StopWordsRemover
 from pyspark.sql import DataFrame
@@ -66,7 +69,7 @@ def build_pipeline(settings: SentenceSettings, lemma_dictionary: Path) -> Pipeli
         .setCaseSensitive(False),
         Lemmatizer().setInputCols(["content"]).setOutputCol("lemma")
         .setDictionary(str(lemma_dictionary), KEY_DELIMITER, VALUE_DELIMITER),
-        NGramGenerator().setInputCols(["lemma"]).setOutputCol("ngram").setN(2).setEnableCumulative(True)
+        NGramGenerator().setInputCols(["lemma"]).setOutputCol("ngram").setN(2).setEnableCumulative(False)
         .setDelimiter(" "),
         YakeKeywordExtraction().setInputCols(["token"]).setOutputCol("keyword")
         .setMinNGrams(1).setMaxNGrams(settings.keyphrase_max_words).setNKeywords(settings.keyphrases_per_review)
@@ -128,7 +131,7 @@ def transform(reviews: DataFrame, model: PipelineModel, pipeline_version: str, r
     """silver.review_sentences rows (without lexicon_polarity) of `reviews` (review_id, product_id, text)."""
     annotated = model.transform(reviews.select("review_id", "product_id", F.coalesce("text", F.lit("")).alias("text")))
     per_sentence = annotated.select(
-        "review_id", "product_id", "token", "lemma", "keyword",
+        "review_id", "product_id", "token", "lemma", "ngram", "keyword",
         F.posexplode("sentence").alias("pos", "s_annotation"),
     ).withColumn("s", F.struct(F.coalesce(F.col("s_annotation.metadata")["sentence"].cast("int"), F.col("pos"))
                                .alias("idx"), F.col("s_annotation.result").alias("text")))
@@ -142,6 +145,7 @@ def transform(reviews: DataFrame, model: PipelineModel, pipeline_version: str, r
                 F.size(F.split(sentence, " ")).alias("n_words"),
                 F.expr(_of_sentence("token")).alias("_raw_tokens"),
                 F.expr(_of_sentence("lemma")).alias("lemmas"),
+                F.expr(_of_sentence("ngram")).alias("lemma_bigrams"),
                 F.expr(f"array_distinct(transform({_of_sentence('keyword')}, k -> lower(k)))").alias("keyphrases"))
             .withColumn("tokens", F.expr("filter(transform(_raw_tokens, t -> lower(t)), t -> t rlike '\\\\p{L}')"))
             .drop("_raw_tokens")
@@ -204,11 +208,20 @@ def run(ctx: StageContext) -> StageResult:
     written = None
     if n_reviews:
         polarity = F.pandas_udf(lexicon_polarity, "double")
-        rows = transform(todo, model, pipeline_version, ctx.run_id).withColumn("lexicon_polarity",
-                                                                              polarity("sentence"))
+        started = time.perf_counter()
+        # Materialised once: the MERGE reads its source more than once, and the Spark NLP pipeline and the
+        # VADER UDF would otherwise run again for each read.
+        rows = transform(todo, model, pipeline_version, ctx.run_id).withColumn(
+            "lexicon_polarity", polarity("sentence")).persist(StorageLevel.MEMORY_AND_DISK)
+        n_sentences = rows.count()
+        annotated = time.perf_counter() - started
+        ctx.say(f"  {n_reviews:,} reviews -> {n_sentences:,} sentences annotated by Spark NLP in {annotated:.1f}s "
+                f"({n_reviews / max(annotated, 1e-9):,.0f} reviews/s, {n_sentences / max(annotated, 1e-9):,.0f} "
+                f"sentences/s)")
         written = ctx.replace_groups(SENTENCES, rows, todo.select("review_id"))
-        ctx.say(f"  {n_reviews:,} reviews split into sentences ({written.inserted:,} sentences inserted, "
-                f"{written.updated:,} updated)")
+        rows.unpersist()
+        ctx.say(f"  silver.review_sentences: {written.inserted:,} inserted, {written.updated:,} updated "
+                f"in {time.perf_counter() - started - annotated:.1f}s")
     else:
         ctx.say("  no new or changed reviews")
     todo.unpersist()
@@ -219,11 +232,17 @@ def run(ctx: StageContext) -> StageResult:
     n_missing = missing.count()
     if n_missing:
         device = settings.device
+        started = time.perf_counter()
         embedded = (missing.repartition(max(1, min(ctx.spark.sparkContext.defaultParallelism, n_missing // 2_000)))
                     .mapInPandas(lambda batches: embed_partitions(batches, device), _VECTOR_ROWS)
-                    .withColumn("encoder", F.lit(encoder)).withColumn("run_id", F.lit(ctx.run_id)))
+                    .withColumn("encoder", F.lit(encoder)).withColumn("run_id", F.lit(ctx.run_id))
+                    .persist(StorageLevel.MEMORY_AND_DISK))
+        embedded.count()   # embed once, before the MERGE reads its source (twice)
         ctx.merge(VECTORS, embedded, mode="upsert")
-        ctx.say(f"  {n_missing:,} distinct sentences embedded ({encoder})")
+        embedded.unpersist()
+        seconds = time.perf_counter() - started
+        ctx.say(f"  {n_missing:,} distinct sentences embedded ({encoder}) in {seconds:.1f}s "
+                f"({n_missing / max(seconds, 1e-9):,.0f} sentences/s)")
     missing.unpersist()
     inserted = written.inserted if written else 0
     return StageResult(rows_in=n_reviews, rows_out=inserted + (written.updated if written else 0),

@@ -120,17 +120,28 @@ class ViveknModel(core.SentimentModel):
             .setSentimentCol(cls.LABEL_COLUMN),
         ])
 
+    @staticmethod
+    def fit_rows(n_rows: int, tune_fraction: float) -> int:
+        """How many of the oldest training rows Vivekn is fitted on; the newest rest tune its cut points."""
+        return int(round(n_rows * (1 - tune_fraction)))
+
+    @classmethod
+    def trainable(cls, labels: Sequence[int], tune_fraction: float) -> bool:
+        """Whether the rows it would be fitted on hold both positive and negative reviews."""
+        fitted_on = set(np.asarray(labels)[:cls.fit_rows(len(labels), tune_fraction)].tolist())
+        return {core.NEGATIVE, core.POSITIVE} <= fitted_on
+
     @classmethod
     def train(cls, spark: SparkSession, texts: Sequence[str], labels: Sequence[int],
               tune_fraction: float) -> ViveknModel:
         """Fit on the older (1 - tune_fraction) of `texts` (oldest first), learn the cuts on the newest rest."""
+        if not cls.trainable(labels, tune_fraction):
+            raise ValueError("Vivekn needs both positive and negative reviews among its training rows")
         texts, labels = core._texts(texts), np.asarray(labels)
-        cut = int(round(len(texts) * (1 - tune_fraction)))
-        polar = pd.DataFrame({"text": texts[:cut], "label": labels[:cut]})
+        n_fit = cls.fit_rows(len(texts), tune_fraction)
+        polar = pd.DataFrame({"text": texts[:n_fit], "label": labels[:n_fit]})
         polar = polar[polar["label"] != core.NEUTRAL]
         counts = polar["label"].value_counts()
-        if len(counts) < 2:
-            raise ValueError("Vivekn needs both positive and negative training reviews")
         # Vivekn's counts and confidence follow the raw amount of text per side, so the minority side's rows
         # are repeated up to the majority's size (the n-gram model's class-balanced weights, by counting).
         repeats = np.where(polar["label"] == counts.idxmin(), int(round(counts.max() / counts.min())), 1)
@@ -142,8 +153,8 @@ class ViveknModel(core.SentimentModel):
         # The cuts are learned for exactly this fitted model: refitting on all rows would move the
         # confidences they were tuned on, so the newest training rows are given up for tuning instead.
         model = cls(pipeline, core.VIVEKN_DEFAULT_CUTS, spark)
-        if cut < len(texts):
-            model.cuts = core.vivekn_cuts(labels[cut:], model.positive_share(texts[cut:]))
+        if n_fit < len(texts):
+            model.cuts = core.vivekn_cuts(labels[n_fit:], model.positive_share(texts[n_fit:]))
         return model
 
     def verdicts(self, frame: DataFrame) -> DataFrame:
@@ -154,6 +165,7 @@ class ViveknModel(core.SentimentModel):
                 .withColumn("vivekn_confidence", first["metadata"].getItem("confidence").cast("double")))
 
     def positive_share(self, texts: Sequence[str]) -> np.ndarray:
+        """Vivekn's verdicts on `texts` (in their order) as positive shares (udfs/sentiment.py)."""
         frame = self.spark.createDataFrame(pd.DataFrame({"row": np.arange(len(texts)), "text": core._texts(texts)}))
         verdicts = (self.verdicts(frame).select("row", "vivekn_result", "vivekn_confidence").toPandas()
                     .sort_values("row"))
@@ -220,7 +232,7 @@ def train_candidates(train: pd.DataFrame, holdout: pd.DataFrame, settings: Senti
         rows = _sample(train, settings.max_train_rows)
         add("ngram", lambda: core.NgramModel.train(rows["input_text"].tolist(), rows["label"]),
             train_rows=len(rows))
-        if {core.NEGATIVE, core.POSITIVE} <= set(rows["label"]):
+        if ViveknModel.trainable(rows["label"].to_numpy(), settings.holdout_fraction):
             # The same rows, oldest first; the newest holdout_fraction of them tune the 3-class cut points.
             add("vivekn", lambda: ViveknModel.train(spark, rows["input_text"].tolist(), rows["label"].to_numpy(),
                                                     settings.holdout_fraction),
@@ -288,7 +300,7 @@ def sentiment_udf(model_dir: str):
 
 
 def transform(reviews: DataFrame, model_dir: str, model_version: str, run_id: str) -> DataFrame:
-    """silver.reviews rows -> gold.review_sentiment rows (pure apart from the model read by the UDF)."""
+    """silver.reviews rows -> gold.review_sentiment rows (pure apart from reading the model)."""
     text = review_text(F.col("title"), F.col("text"))
     if core.load_model_metadata(model_dir)["kind"] == ViveknModel.kind:
         model = ViveknModel.load(Path(model_dir), reviews.sparkSession)

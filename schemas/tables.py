@@ -92,6 +92,7 @@ REVIEW_SENTENCES = _schema(
     ("n_words", IntegerType(), False),
     ("tokens", ArrayType(S), True),
     ("lemmas", ArrayType(S), True),
+    ("lemma_bigrams", ArrayType(S), True),
     ("keyphrases", ArrayType(S), True),
     ("lexicon_polarity", D, True),
     ("pipeline_version", S, False),

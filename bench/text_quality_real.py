@@ -1,0 +1,438 @@
+"""Text layer quality on the real gold sets: tags against SemEval aspect terms, summaries against OPOSUM.
+
+    python bench/text_quality_real.py [--data ../shared/data/real] [--group 50] [--group-sizes 25 50 100 200]
+
+One Spark NLP pass (the sentences stage's pipeline fitted in-process: jobs.sentences.build_pipeline and
+transform; VADER per sentence by jobs.sentences.lexicon_polarity) over both sets, then the stages' own cores
+in plain Python. Nothing is sampled: every test sentence and every OPOSUM product is used (about 5-6 minutes
+on 2 busy cores, most of it the Spark session and the Spark NLP pass).
+
+1. Tags (absa_semeval/, TEST splits only: laptop14, and restaurant_union, the SemEval 2014-16 restaurant test
+   sets). Each test sentence is a one-sentence review (its tokens joined and lightly detokenised), so YAKE
+   scores every sentence on its own. Every --group consecutive sentences of a set are one pseudo-product; a
+   short remainder joins the last one. Consecutive, so that sentences a set keeps in review order stay
+   together; many are independent sentences, so a pseudo-product mixes several laptops or restaurants. Per
+   pseudo-product, udfs.keyphrases.product_tags on its usable sentences (udfs.sentences.usable_sentences;
+   MiniLM merging as in the tags job) is scored against the gold aspect terms of all its sentences (a term is
+   a run of T-* labels of one polarity). Match rule, the same for every system: both sides lower-cased,
+   whitespace-collapsed, last word singularised by udfs.keyphrases.lemma, then equal; "containment" also
+   accepts one side's words as a contiguous run of the other's ("battery" ~ "battery life"). Micro-averaged
+   over pseudo-products: precision = matching predictions / predictions, recall = matched distinct gold terms
+   / distinct gold terms; "R of terms in >= 2 sentences" counts only gold terms written in at least two of
+   the pseudo-product's sentences (a tag needs min_mentions = 2). Systems on the same sentences: the tags;
+   YAKE's raw candidates (the keyphrases column) and the candidates left by the tag miner's aspect filter
+   (candidate_phrases), to show where recall goes; baseline "frequent content lemmas": the pseudo-product's
+   most frequent lemmas of the pipeline's lemmas column (Spark's English stop words removed; counted in
+   sentences, ties alphabetical), as many as it got tags; baseline "random tokens": as many of its distinct
+   tokens drawn uniformly (random.Random(0)).
+   Then, for every gold term written in >= 2 sentences, the first step of product_tags that loses it (the
+   steps replayed with udfs.keyphrases' own functions), the most frequent tags that are no gold term, and the
+   tag scores at several pseudo-product sizes (--group-sizes).
+2. Tag sentiment (SemEval, the --group pseudo-products): for tags equal to a gold term with a majority
+   polarity (positive vs negative mentions, neutral ones ignored, ties skipped), the share whose tag_sentiment
+   sign equals it. There is no review level here (no rating, no review tone), so tag_sentiment is the mean
+   VADER compound of the sentences mentioning the tag: "VADER sign of the whole sentence" at tag level is the
+   same figure and is not repeated. Shown instead: the majority class (always positive) on the same tags, and
+   the VADER sign of the sentence for each positive or negative gold mention of those terms. A compound of
+   exactly 0 counts as wrong.
+3. Summaries (oposum/: 60 products x 10 reviews, 3 gold extractive summaries of kind "all" per product). A
+   review's text is its segments (aspect_segments.json) joined with spaces, in order; reviews in id order (no
+   dates). The pipeline summary is jobs.summarize.summarize_product on the product's sentence rows (no
+   ratings: the polarity is VADER alone). ROUGE-1/2/L F1 (rouge-score, use_stemmer=True) of each system
+   against each gold summary, averaged over the 3 annotators, then over products. Baselines on the same usable
+   sentences, cut to exactly the pipeline summary's word count: lead (each review's first sentence in turn,
+   then the second sentences, ...) and random sentences (random.Random(0)). "gold vs other annotators" scores
+   each gold summary against the other two: the agreement a system can hope for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from udfs.keyphrases import (
+    candidate_phrases,
+    determiner_share,
+    extend_phrase,
+    is_aspect_like,
+    lemma,
+    mention_pattern,
+)
+from udfs.sentences import polarity, usable_sentences, words
+
+SEMEVAL_SETS = {"laptop14": "laptops (SemEval-14)", "restaurant_union": "restaurants (SemEval-14/15/16)"}
+# No dates in either set: every review is written the day before the run, so trends are null, never wrong.
+REVIEW_DATE, RUN_DATE = date(2020, 1, 1), date(2020, 1, 2)
+
+
+def real_data_dir() -> Path | None:
+    """../shared/data/real above the checkout, or $REVIEWLAKE_REAL_DATA (as tests/conftest.py finds it)."""
+    if os.environ.get("REVIEWLAKE_REAL_DATA"):
+        return Path(os.environ["REVIEWLAKE_REAL_DATA"])
+    return next((p / "shared" / "data" / "real" for p in Path(__file__).resolve().parents
+                 if (p / "shared" / "data" / "real").is_dir()), None)
+
+
+def normalised(term: str) -> str:
+    """The match key of a tag, keyphrase or gold term: lower-cased, one space, last word singular."""
+    collapsed = " ".join(term.lower().split())
+    return lemma(collapsed) if collapsed else ""
+
+
+def matches(a: str, b: str, rule: str) -> bool:
+    if rule == "exact":
+        return a == b
+    short, long = sorted((a.split(), b.split()), key=len)
+    return any(long[i:i + len(short)] == short for i in range(len(long) - len(short) + 1))
+
+
+def detokenize(tokens: list[str]) -> str:
+    text = " ".join(tokens)
+    text = re.sub(r" ([.,!?;:%)])", r"\1", text)
+    text = re.sub(r"([($]) ", r"\1", text)
+    return re.sub(r" (n't|'s|'re|'ve|'m|'ll|'d)\b", r"\1", text, flags=re.IGNORECASE)
+
+
+def gold_terms(tokens: list[str], labels: list[str]) -> list[tuple[str, str]]:
+    """(term, POS|NEG|NEU) for each run of T-* labels of one polarity."""
+    terms, run, run_polarity = [], [], None
+    for token, label in zip(tokens, labels, strict=True):
+        label_polarity = label[2:] if label.startswith("T-") else None
+        if run and label_polarity != run_polarity:
+            terms.append((" ".join(run), run_polarity))
+            run = []
+        if label_polarity:
+            run.append(token)
+        run_polarity = label_polarity
+    if run:
+        terms.append((" ".join(run), run_polarity))
+    return terms
+
+
+def semeval_reviews(data: Path) -> pd.DataFrame:
+    """One row per test sentence: review_id, dataset, position, text, gold [(match key, POS|NEG|NEU)]."""
+    rows = []
+    for name in SEMEVAL_SETS:
+        split = json.loads((data / "absa_semeval" / name / "test.json").read_text())["data"]
+        for position, record in enumerate(sorted(split.values(), key=lambda r: int(r["id"]))):
+            rows.append({"review_id": f"{name}-{int(record['id']):05d}", "dataset": name, "position": position,
+                         "text": detokenize(record["tokens"]),
+                         "gold": [(normalised(t), p) for t, p in gold_terms(record["tokens"], record["labels"])]})
+    return pd.DataFrame(rows)
+
+
+def pseudo_products(reviews: pd.DataFrame, group: int) -> pd.Series:
+    """Every `group` consecutive sentences of a set are one product; a short remainder joins the last one."""
+    n_groups = reviews.groupby("dataset")["position"].transform(lambda p: max(1, len(p) // group))
+    index = np.minimum(reviews["position"] // group, n_groups - 1)
+    return reviews["dataset"] + "-p" + index.map("{:03d}".format)
+
+
+def oposum_reviews(data: Path) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """Reviews (review_id, product_id, domain, text) and each product's gold summaries of kind 'all'."""
+    reviews = [{"review_id": r["review_id"], "product_id": r["review_id"].rsplit("-", 1)[0], "domain": r["domain"],
+                "text": " ".join(s["text"].strip() for s in r["segments"])}
+               for r in json.loads((data / "oposum" / "aspect_segments.json").read_text())]
+    gold: dict[str, list[str]] = {}
+    for summary in json.loads((data / "oposum" / "summaries.json").read_text()):
+        if summary["kind"] == "all":
+            gold.setdefault(summary["product"], []).append(" ".join(summary["summary_sentences"]))
+    return pd.DataFrame(reviews).sort_values("review_id", ignore_index=True), gold
+
+
+def split_sentences(reviews: pd.DataFrame, config) -> pd.DataFrame:
+    """silver.review_sentences-like rows of `reviews` from the fitted Spark NLP pipeline, with VADER."""
+    from jobs.sentences import build_pipeline, lexicon_polarity, transform
+    from reviewlake.spark import get_spark
+    from udfs.lemma_dictionary import write_lemma_dictionary
+
+    spark = get_spark(config, "reviewlake-bench-text-quality")
+    with tempfile.TemporaryDirectory() as scratch:
+        dictionary = Path(scratch) / "lemmas.txt"
+        write_lemma_dictionary(dictionary)
+        model = build_pipeline(config.sentences, dictionary).fit(spark.createDataFrame([("",)], "text string"))
+        frame = spark.createDataFrame(reviews[["review_id", "product_id", "text"]])
+        rows = transform(frame, model, "bench", "bench").drop("pipeline_version", "run_id").toPandas()
+    spark.stop()
+    rows = rows.sort_values(["review_id", "sentence_idx"], ignore_index=True)
+    for column in ("tokens", "lemmas", "keyphrases"):
+        rows[column] = rows[column].map(lambda v: list(v) if v is not None else [])
+    return rows.assign(lexicon_polarity=lexicon_polarity(rows["sentence"]), review_date=REVIEW_DATE, review_ts=0,
+                       rating=np.nan, sentiment_score=np.nan, vector=None)
+
+
+def frequent_lemmas(sentences: pd.DataFrame, k: int) -> list[str]:
+    counts = Counter(x for lemmas in sentences["lemmas"] for x in set(lemmas) if x.isalpha())
+    return [word for word, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:k]]
+
+
+def where_lost(term: str, usable: pd.DataFrame, tagged: set[str], settings) -> str:
+    """The first step of product_tags that loses gold term `term` (its match key), replayed with its parts."""
+    if term in tagged:
+        return "tagged"
+    if any(not re.fullmatch(r"[a-z][a-z'-]*", w) for w in term.split()):
+        return "digits or symbols (no tag can have them)"
+    forms = {f for f in (" ".join(words(p)) for ps in usable["keyphrases"] for p in ps) if normalised(f) == term}
+    if not forms:
+        return "never proposed by YAKE"
+    if not any(is_aspect_like(f, settings.max_words) for f in forms):
+        return "not aspect-like (stop, judging or generic word)"
+    ranked = [c for c in candidate_phrases(usable["keyphrases"], settings) if normalised(c) == term]
+    if not ranked:
+        return f"not among the {settings.yake_candidates} most-proposed candidates"
+    lowered = usable["sentence"].str.lower().to_numpy()
+    if normalised(extend_phrase(ranked[0], lowered, settings)) != term:
+        return "extended to a longer phrase"
+    pattern = mention_pattern(ranked[0])
+    if sum(bool(pattern.search(s)) for s in lowered) < settings.min_mentions:
+        return f"fewer than {settings.min_mentions} usable sentences mention it"
+    if determiner_share(ranked[0], lowered) < settings.min_determiner_share:
+        return f"after a determiner in < {settings.min_determiner_share:.0%} of mentions"
+    return "later: inside a longer tag, merged by MiniLM, or past max_tags"
+
+
+def tag_pseudo_products(reviews: pd.DataFrame, sentences: pd.DataFrame, settings, group: int) -> list[dict]:
+    """Per pseudo-product of `group` sentences: its gold terms, every system's match keys, its tags, and where
+    product_tags lost each gold term written in >= 2 sentences."""
+    from udfs.encoder import embed_on_worker
+    from udfs.keyphrases import product_tags
+
+    rng = random.Random(0)
+    reviews = reviews.assign(product_id=pseudo_products(reviews, group))
+    sentences = sentences.drop(columns="product_id").merge(reviews[["review_id", "product_id"]], on="review_id")
+    by_product = dict(tuple(sentences.groupby("product_id", sort=True)))
+    out = []
+    for product_id, in_product in reviews.groupby("product_id", sort=True):
+        usable = usable_sentences(by_product[product_id])
+        tags = product_tags(usable, settings, RUN_DATE, embed_on_worker)
+        k = len(tags)
+        vocabulary = sorted({t for tokens in usable["tokens"] for t in tokens if t.isalpha()})
+        systems = {"tags (product_tags)": tags["tag"].tolist(),
+                   "YAKE candidates, raw": [p for phrases in usable["keyphrases"] for p in phrases],
+                   "YAKE candidates after the aspect filter": candidate_phrases(usable["keyphrases"], settings),
+                   "baseline: frequent content lemmas (k = tags)": frequent_lemmas(usable, k),
+                   "baseline: random tokens (k = tags, seed 0)": rng.sample(vocabulary, min(k, len(vocabulary)))}
+        mentions = Counter(t for terms in in_product["gold"] for t in {key for key, _ in terms} if t)
+        repeated = {t for t, n in mentions.items() if n >= 2}
+        tagged = {normalised(t) for t in tags["tag"]}
+        out.append({"dataset": in_product["dataset"].iloc[0], "n_sentences": len(by_product[product_id]),
+                    "n_usable": len(usable), "gold": set(mentions), "repeated": repeated, "tags": tags,
+                    "reviews": in_product,
+                    "systems": {name: {normalised(p) for p in phrases} - {""} for name, phrases in systems.items()},
+                    "lost": {t: where_lost(t, usable, tagged, settings) for t in repeated}})
+    return out
+
+
+def covered(found: list[set[str]], wanted: list[set[str]], rule: str) -> int:
+    """How many phrases of `found` match some phrase of `wanted`, summed over pseudo-products."""
+    return sum(sum(any(matches(f, w, rule) for w in ws) for f in fs) for fs, ws in zip(found, wanted, strict=True))
+
+
+def tag_scores(products: list[dict], system: str, rule: str) -> dict[str, float]:
+    """Micro-averaged precision, recall, F1 and recall of repeated gold terms of one system."""
+    predicted = [p["systems"][system] for p in products]
+    gold, repeated = [p["gold"] for p in products], [p["repeated"] for p in products]
+    precision = covered(predicted, gold, rule) / max(1, sum(len(p) for p in predicted))
+    recall = covered(gold, predicted, rule) / max(1, sum(len(g) for g in gold))
+    return {"P": precision, "R": recall, "F1": 2 * precision * recall / max(precision + recall, 1e-12),
+            "R>=2": covered(repeated, predicted, rule) / max(1, sum(len(r) for r in repeated)),
+            "per product": float(np.mean([len(p) for p in predicted]))}
+
+
+def print_tag_table(by_set: dict[str, list[dict]], group: int) -> None:
+    print(f"| set | pseudo-products of {group} sentences | usable / Spark NLP sentences | distinct gold terms per "
+          "product (in >= 2 sentences) | system | phrases per product | P | R | F1 | R of terms in >= 2 sentences "
+          "| P containment | R containment |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, products in by_set.items():
+        sizes = Counter(len(p["reviews"]) for p in products)
+        shape = ", ".join(f"{n} x {size}" for size, n in sorted(sizes.items()))
+        usable = f"{sum(p['n_usable'] for p in products):,} / {sum(p['n_sentences'] for p in products):,}"
+        gold = (f"{np.mean([len(p['gold']) for p in products]):.1f} "
+                f"({np.mean([len(p['repeated']) for p in products]):.1f})")
+        for system in products[0]["systems"]:
+            e, c = tag_scores(products, system, "exact"), tag_scores(products, system, "containment")
+            print(f"| {SEMEVAL_SETS[name]} | {len(products)} ({shape} sentences) | {usable} | {gold} | {system} | "
+                  f"{e['per product']:.1f} | {e['P']:.3f} | {e['R']:.3f} | {e['F1']:.3f} | {e['R>=2']:.3f} | "
+                  f"{c['P']:.3f} | {c['R']:.3f} |")
+    print()
+
+
+def print_losses(by_set: dict[str, list[dict]]) -> None:
+    steps = Counter(step for products in by_set.values() for p in products for step in p["lost"].values())
+    order = [step for step, _ in steps.most_common()]
+    print("| where product_tags loses gold terms written in >= 2 sentences of a pseudo-product | "
+          + " | ".join(SEMEVAL_SETS[name] for name in by_set) + " |")
+    print("|---|" + "---|" * len(by_set))
+    for step in order:
+        cells = []
+        for products in by_set.values():
+            lost = [t for p in products for t, s in p["lost"].items() if s == step]
+            total = sum(len(p["lost"]) for p in products)
+            common = ", ".join(f"{t} {n}" for t, n in Counter(lost).most_common(4))
+            cells.append(f"{len(lost)} of {total}" + (f" ({common})" if common and step != "tagged" else ""))
+        print(f"| {step} | " + " | ".join(cells) + " |")
+    print()
+    for name, products in by_set.items():
+        wrong = Counter(t for p in products for t in p["systems"]["tags (product_tags)"] if t not in p["gold"])
+        print(f"{SEMEVAL_SETS[name]}: tags that are no gold term of their pseudo-product, most often: "
+              + ", ".join(f"{t} ({n})" for t, n in wrong.most_common(12)))
+    print()
+
+
+def print_group_sizes(reviews: pd.DataFrame, sentences: pd.DataFrame, settings, groups: tuple[int, ...]) -> None:
+    print("| set | sentences per pseudo-product | pseudo-products | gold terms in >= 2 sentences per product | "
+          "tags per product | tags P | tags R | tags F1 | tags R of terms in >= 2 sentences | "
+          "frequent-lemmas baseline F1 |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for group in groups:
+        products = tag_pseudo_products(reviews, sentences, settings, group)
+        for name in SEMEVAL_SETS:
+            here = [p for p in products if p["dataset"] == name]
+            tags = tag_scores(here, "tags (product_tags)", "exact")
+            frequent = tag_scores(here, "baseline: frequent content lemmas (k = tags)", "exact")
+            print(f"| {SEMEVAL_SETS[name]} | {group} | {len(here)} | "
+                  f"{np.mean([len(p['repeated']) for p in here]):.1f} | {tags['per product']:.1f} | {tags['P']:.3f} | "
+                  f"{tags['R']:.3f} | {tags['F1']:.3f} | {tags['R>=2']:.3f} | {frequent['F1']:.3f} |", flush=True)
+    print()
+
+
+def print_tag_sentiment(by_set: dict[str, list[dict]]) -> None:
+    print("| set | system | unit | n | sign = gold polarity |")
+    print("|---|---|---|---|---|")
+    for name, products in by_set.items():
+        tag_rows, mention_rows = [], []
+        for p in products:
+            votes: dict[str, Counter] = {}
+            for terms in p["reviews"]["gold"]:
+                for key, label in terms:
+                    votes.setdefault(key, Counter())[label] += 1
+            for tag, tag_sentiment in zip(p["tags"]["tag"], p["tags"]["tag_sentiment"], strict=True):
+                key, vote = normalised(tag), votes.get(normalised(tag), Counter())
+                if vote["POS"] == vote["NEG"]:
+                    continue
+                majority = 1 if vote["POS"] > vote["NEG"] else -1
+                tag_rows.append((np.sign(tag_sentiment) == majority, majority == 1))
+                for text, terms in p["reviews"][["text", "gold"]].itertuples(index=False):
+                    mention_rows += [np.sign(polarity(text)) == (1 if label == "POS" else -1)
+                                     for term, label in terms if term == key and label in ("POS", "NEG")]
+        tag_rows = np.array(tag_rows, dtype=bool).reshape(-1, 2)
+        label = SEMEVAL_SETS[name]
+        print(f"| {label} | tag_sentiment sign | tag = a gold term with a majority polarity | {len(tag_rows)} | "
+              f"{tag_rows[:, 0].mean():.3f} |")
+        print(f"| {label} | majority class (always positive) | same tags | {len(tag_rows)} | "
+              f"{tag_rows[:, 1].mean():.3f} |")
+        print(f"| {label} | VADER sign of the whole sentence | each positive/negative gold mention of those terms | "
+              f"{len(mention_rows)} | {np.mean(mention_rows):.3f} |")
+    print()
+
+
+def first_words(sentences: list[str], n_words: int) -> str:
+    return " ".join(" ".join(sentences).split()[:n_words])
+
+
+def lead_order(sentences: pd.DataFrame) -> list[str]:
+    """Each review's first usable sentence in turn, then the second ones, ..."""
+    ranked = sentences.assign(rank=sentences.groupby("review_id").cumcount())
+    return ranked.sort_values(["rank", "review_id"], kind="stable")["sentence"].tolist()
+
+
+def print_summaries(reviews: pd.DataFrame, gold: dict[str, list[str]], sentences: pd.DataFrame, config) -> None:
+    from rouge_score import rouge_scorer
+
+    from jobs.summarize import summarize_product
+
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    rng = random.Random(0)
+    rows, lengths = [], {}
+    for product_id, frame in sentences.groupby("product_id", sort=True):
+        if product_id not in gold:
+            continue
+        summary = summarize_product(frame, config.summarize, config.tags, RUN_DATE)["summary"]
+        pool = usable_sentences(frame.sort_values(["review_id", "sentence_idx"]))
+        n_words = len(summary.split())
+        systems = {"pipeline (summarize_product)": summary, "lead (first sentences, same words)":
+                   first_words(lead_order(pool), n_words), "random sentences (seed 0, same words)":
+                   first_words(rng.sample(pool["sentence"].tolist(), len(pool)), n_words)}
+        for system, text in systems.items():
+            lengths.setdefault(system, []).append(len(text.split()))
+            for reference in gold[product_id]:
+                scores = scorer.score(reference, text)
+                rows.append({"product": product_id, "system": system,
+                             **{m: scores[m].fmeasure for m in ("rouge1", "rouge2", "rougeL")}})
+        for i, own in enumerate(gold[product_id]):
+            lengths.setdefault("gold vs other annotators", []).append(len(own.split()))
+            for j, reference in enumerate(gold[product_id]):
+                if i != j:
+                    scores = scorer.score(reference, own)
+                    rows.append({"product": product_id, "system": "gold vs other annotators",
+                                 **{m: scores[m].fmeasure for m in ("rouge1", "rouge2", "rougeL")}})
+    table = pd.DataFrame(rows).groupby(["system", "product"]).mean().groupby("system").mean()
+    n_products = pd.DataFrame(rows)["product"].nunique()
+    print(f"| OPOSUM, {n_products} products, {len(reviews)} reviews, 3 gold summaries each | words (mean) | "
+          "ROUGE-1 F1 | ROUGE-2 F1 | ROUGE-L F1 |")
+    print("|---|---|---|---|---|")
+    for system in [*lengths][:3] + ["gold vs other annotators"]:
+        scores = table.loc[system]
+        print(f"| {system} | {np.mean(lengths[system]):.0f} | {scores['rouge1']:.3f} | {scores['rouge2']:.3f} | "
+              f"{scores['rougeL']:.3f} |")
+    print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=real_data_dir(), help="the real data directory")
+    parser.add_argument("--group", type=int, default=50, help="SemEval sentences per pseudo-product")
+    parser.add_argument("--group-sizes", type=int, nargs="*", default=[25, 50, 100, 200],
+                        help="pseudo-product sizes of the sensitivity table (none: skip it)")
+    args = parser.parse_args()
+    if args.data is None or not (args.data / "absa_semeval").is_dir():
+        parser.error("real data not found: pass --data or set REVIEWLAKE_REAL_DATA")
+    from importlib.metadata import version
+
+    from reviewlake.config import load_config
+    from udfs.encoder import choose_device
+
+    config = load_config()
+    started = time.perf_counter()
+    semeval = semeval_reviews(args.data)
+    oposum, gold_summaries = oposum_reviews(args.data)
+    # The SemEval product_id is a placeholder: pseudo-products are assigned afterwards, once per group size.
+    both = pd.concat([semeval[["review_id", "dataset", "text"]].rename(columns={"dataset": "product_id"}),
+                      oposum[["review_id", "product_id", "text"]]])
+    sentences = split_sentences(both, config)
+    split_seconds = time.perf_counter() - started
+
+    print(f"machine: {os.cpu_count()} cores (os.cpu_count()); spark-nlp {version('spark-nlp')}, pyspark "
+          f"{version('pyspark')}; sentence encoder on {choose_device('auto')}")
+    print(f"command: python bench/text_quality_real.py {' '.join(sys.argv[1:])}".rstrip())
+    print(f"data: SemEval test splits {', '.join(SEMEVAL_SETS)} ({len(semeval):,} sentences, none sampled); "
+          f"OPOSUM {oposum['product_id'].nunique()} products, {len(oposum)} reviews (none sampled); "
+          f"Spark NLP split them into {len(sentences):,} sentences in {split_seconds:.0f} s (incl. session start)")
+    print()
+    is_semeval = sentences["review_id"].isin(semeval["review_id"])
+    products = tag_pseudo_products(semeval, sentences[is_semeval], config.tags, args.group)
+    by_set = {name: [p for p in products if p["dataset"] == name] for name in SEMEVAL_SETS}
+    print_tag_table(by_set, args.group)
+    print_losses(by_set)
+    print_tag_sentiment(by_set)
+    if args.group_sizes:
+        print_group_sizes(semeval, sentences[is_semeval], config.tags, tuple(args.group_sizes))
+    print_summaries(oposum, gold_summaries, sentences[~is_semeval], config)
+    print(f"<!-- total {time.perf_counter() - started:.0f}s -->")
+
+
+if __name__ == "__main__":
+    main()
