@@ -2,6 +2,7 @@
 
     python bench/text_layer.py --reviews 220000            # what the README figures come from
     python bench/text_layer.py --reviews 3000              # quick check (minutes)
+    python bench/text_layer.py --from-lake lake            # step 3 only, on copies of a demo lake
 
 One script run, every measured step in its own fresh Python process (a new Spark session and new Python
 workers, so no arm inherits another's loaded encoder or per-worker sentence cache):
@@ -18,6 +19,10 @@ workers, so no arm inherits another's loaded encoder or per-worker sentence cach
    tags reads no sentence vectors (it embeds only candidate tags), so its two runs do the same work. Seconds
    per stage are run_pipeline's own (stage code only, not the session start), with the ratio re-embedding /
    shared. The outputs of the two arms are compared so a speed-up bought with different results shows.
+
+With --from-lake DIR (a lake the sentences stage has run on, such as `./dev demo`'s, whose synthetic input is
+under --data-dir as the demo writes it), steps 1 and 2 are skipped: the sentences stage's own figures are in
+that lake's ledger, and both arms start from copies of DIR with every downstream output removed.
 """
 
 from __future__ import annotations
@@ -88,7 +93,7 @@ def copy_lake(source: Path, target: Path, remove: tuple[str, ...]) -> None:
 
 def phase_seconds(stage: dict) -> dict[str, float]:
     """The sentences stage's phases, from the elapsed time at each of its progress lines."""
-    marks = {"fit": "fitted the Spark NLP", "split": "reviews split into sentences",
+    marks = {"fit": "fitted the Spark NLP", "split": "silver.review_sentences:",
              "embed": "distinct sentences embedded"}
     at = {name: next((t for t, m in stage["said"] if text in m), None) for name, text in marks.items()}
     phases, previous = {}, 0.0
@@ -134,6 +139,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("data/bench-text-layer"),
                         help="synthetic input, the built lake (reused per size and seed) and the measured copies")
     parser.add_argument("--quality", action="store_true", help="also run the quality gate when building the lake")
+    parser.add_argument("--from-lake", type=Path, help="time only step 3, on copies of this (demo) lake")
+    parser.add_argument("--data-dir", type=Path, default=Path("data"),
+                        help="with --from-lake: where the demo wrote synthetic-<reviews>-s<seed>")
     parser.add_argument("--stage-run", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stage_run:
@@ -145,6 +153,8 @@ def main() -> None:
     command = "python bench/text_layer.py " + " ".join(sys.argv[1:])
     key = f"{args.reviews}-s{args.seed}"
     data, base, runs = args.work / f"synthetic-{key}", args.work / f"lake-{key}", args.work / f"runs-{key}"
+    if args.from_lake:
+        data = args.data_dir / f"synthetic-{key}"
     built = args.work / f"lake-{key}.built.json"
     if not (data / "ground_truth.json").exists():
         print(f"generating {args.reviews:,} synthetic reviews (seed {args.seed})", flush=True)
@@ -158,6 +168,11 @@ def main() -> None:
         shutil.rmtree(runs)
     runs.mkdir(parents=True)
 
+    if args.from_lake:
+        # Without the ledger every stage sees every review as new, as on a lake that never ran them.
+        compare_arms(args, command, inputs, runs, args.from_lake, (*DOWNSTREAM_OUTPUTS, "ops/pipeline_runs"),
+                     None, None)
+        return
     build = (*BUILD_STAGES[:2], "quality", *BUILD_STAGES[2:]) if args.quality else BUILD_STAGES
     if built.exists() and json.loads(built.read_text())["stages"] == list(build):
         print(f"reusing the lake built by {', '.join(build)}", flush=True)
@@ -171,11 +186,15 @@ def main() -> None:
     sentences_lake = runs / "sentences"
     copy_lake(base, sentences_lake, SENTENCE_TABLES)
     stage = in_child("sentences", sentences_lake.resolve(), ("sentences",), inputs, runs)["sentences"]
-    details = stage["details"]
+    compare_arms(args, command, inputs, runs, sentences_lake, (), stage, stage["details"])
 
+
+def compare_arms(args: argparse.Namespace, command: str, inputs: dict, runs: Path, source: Path,
+                 remove: tuple[str, ...], stage: dict | None, details: dict | None) -> None:
+    """Step 3 on two copies of `source` (minus `remove`), then the tables (step 2's too when `stage` is given)."""
     arms = {"shared": runs / "shared-vectors", "reembed": runs / "re-embedding"}
-    copy_lake(sentences_lake, arms["shared"], ())
-    copy_lake(sentences_lake, arms["reembed"], ("silver/sentence_vectors",))
+    copy_lake(source, arms["shared"], remove)
+    copy_lake(source, arms["reembed"], (*remove, "silver/sentence_vectors"))
     for name, lake in arms.items():
         present = [p for p in DOWNSTREAM_OUTPUTS if (lake / p).exists()]
         assert not present, f"{name} arm starts with downstream outputs: {present}"
@@ -183,10 +202,16 @@ def main() -> None:
     timed = {name: in_child(name, lake.resolve(), DOWNSTREAM, inputs, runs) for name, lake in arms.items()}
 
     print()
-    print(f"machine: {os.cpu_count()} cores (os.cpu_count()); {args.reviews:,} synthetic reviews, seed {args.seed}; "
-          f"sentence encoder {details['encoder']}")
+    print(f"machine: {os.cpu_count()} cores (os.cpu_count()); {args.reviews:,} synthetic reviews, seed {args.seed}")
     print(f"command: {command}")
     print()
+    if stage is not None:
+        sentences_table(stage, details)
+    downstream_table(timed, arms, stage)
+
+
+def sentences_table(stage: dict, details: dict) -> None:
+    print(f"sentence encoder {details['encoder']}")
     n_reviews, n_sentences = details["reviews"], details["sentences_inserted"] + details["sentences_updated"]
     seconds = stage["seconds"]
     print("| sentences stage (fresh) | value |")
@@ -204,6 +229,9 @@ def main() -> None:
     for name, value in phases.items():
         print(f"| {labels[name]} | {value:.1f} s ({value / seconds:.0%}) |")
     print()
+
+
+def downstream_table(timed: dict, arms: dict[str, Path], stage: dict | None) -> None:
     print("| stage | seconds with shared vectors | seconds re-embedding | ratio (re-embedding / shared) |")
     print("|---|---|---|---|")
     totals = {name: 0.0 for name in arms}
@@ -214,6 +242,7 @@ def main() -> None:
         print(f"| {name} | {shared:.1f} | {reembed:.1f} | {reembed / shared:.2f}x |")
     print(f"| **total** | **{totals['shared']:.1f}** | **{totals['reembed']:.1f}** | "
           f"**{totals['reembed'] / totals['shared']:.2f}x** |")
+    phases = phase_seconds(stage) if stage is not None else {}
     if "embed" in phases:
         # The vectors are not free: the sentences stage's embed phase is what the three stages' saving costs.
         net = phases["embed"] + totals["shared"]
