@@ -20,13 +20,14 @@ from pyspark.sql import functions as F
 from reviewlake.config import SentenceSettings, SummarySettings, TagSettings
 from reviewlake.context import StageContext, StageResult
 from reviewlake.tables import table_spec
-from reviewlake.views import product_sentences, with_newest_vectors, with_sentiment_score
+from reviewlake.views import product_sentences, with_newest_vectors, with_product_names, with_sentiment_score
 from udfs.encoder import embed_on_worker, embed_with_known
-from udfs.keyphrases import product_tags
+from udfs.keyphrases import product_nouns, product_tags
 from udfs.sentences import review_tone, usable_sentences
 from udfs.summarizer import summarize
 
 REVIEWS, SENTIMENT, SUMMARIES = "silver.reviews", "gold.review_sentiment", "gold.product_summaries"
+PRODUCTS = "silver.products"
 SENTENCES, VECTORS = "silver.review_sentences", "silver.sentence_vectors"
 SUMMARIZER_VERSION = "extractive-mmr-minilm-2"
 MAX_ASPECTS = 8
@@ -39,7 +40,9 @@ def summarize_product(frame: pd.DataFrame, settings: SummarySettings, tag_settin
     frame = frame.sort_values(["review_ts", "review_id", "sentence_idx"]).assign(
         tone=lambda f: review_tone(f["rating"], f["sentiment_score"]))
     sentences = usable_sentences(frame)
-    aspects = tuple(product_tags(sentences, tag_settings, run_date)["tag"].head(MAX_ASPECTS))
+    product = product_nouns(frame["product_title"].iloc[0], frame["product_category"].iloc[0]) \
+        if "product_title" in frame else frozenset()
+    aspects = tuple(product_tags(sentences, tag_settings, run_date, product=product)["tag"].head(MAX_ASPECTS))
     stored = {s: v for s, v in zip(sentences["sentence"], sentences["vector"], strict=True) if v is not None}
     result = summarize(sentences, embed_with_known(stored, embed_on_worker), settings, aspects)
     return {"product_id": frame["product_id"].iloc[0], "summary": result.summary, "pros": result.pros,
@@ -92,6 +95,7 @@ def run(ctx: StageContext) -> StageResult:
         scored = scored.join(sentiment.select("review_id", "label"), "review_id", "left")
     else:
         scored = scored.withColumn("label", F.lit(None).cast("string"))
+    scored = with_product_names(scored, ctx.read(PRODUCTS) if ctx.lake.exists(PRODUCTS) else None)
     rows = (transform(scored, ctx.read(SENTENCES), ctx.read(VECTORS), settings, ctx.config.tags,
                       ctx.config.sentences, ctx.params.run_date)
             .withColumn("model_version", F.lit(SUMMARIZER_VERSION)).withColumn("run_id", F.lit(ctx.run_id))

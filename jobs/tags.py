@@ -24,9 +24,9 @@ from reviewlake.context import StageContext, StageResult
 from reviewlake.errors import UserError
 from reviewlake.model_store import ModelStore
 from reviewlake.tables import table_spec
-from reviewlake.views import product_sentences, with_sentiment_score
+from reviewlake.views import product_sentences, with_product_names, with_sentiment_score
 from udfs.encoder import embed_on_worker
-from udfs.keyphrases import product_tags
+from udfs.keyphrases import product_nouns, product_tags
 from udfs.sentences import review_tone, usable_sentences
 from udfs.tag_search import TagSearch, TagVectors
 
@@ -43,7 +43,9 @@ def tag_products(reviews: DataFrame, sentences: DataFrame, settings: TagSettings
     def per_product(frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame.sort_values(["review_ts", "review_id", "sentence_idx"]).assign(
             tone=lambda f: review_tone(f["rating"], f["sentiment_score"]))
-        tags = product_tags(usable_sentences(frame), settings, run_date, embed_on_worker)
+        product = product_nouns(frame["product_title"].iloc[0], frame["product_category"].iloc[0]) \
+            if "product_title" in frame else frozenset()
+        tags = product_tags(usable_sentences(frame), settings, run_date, embed_on_worker, product)
         tags.insert(0, "product_id", frame["product_id"].iloc[0])
         return tags
 
@@ -89,8 +91,9 @@ def run(ctx: StageContext) -> StageResult:
         changed.unpersist()
         return StageResult(message="no changes")
     sentiment = ctx.read(SENTIMENT) if ctx.lake.exists(SENTIMENT) else None
-    fresh = tag_products(with_sentiment_score(reviews.join(changed, "product_id"), sentiment), ctx.read(SENTENCES),
-                         settings, ctx.params.run_date) \
+    products = ctx.read(PRODUCTS) if ctx.lake.exists(PRODUCTS) else None
+    named = with_product_names(with_sentiment_score(reviews.join(changed, "product_id"), sentiment), products)
+    fresh = tag_products(named, ctx.read(SENTENCES), settings, ctx.params.run_date) \
         .withColumn("run_id", F.lit(ctx.run_id))
     schema = table_spec(TAGS).schema
     kept = None if known is None else ctx.read(TAGS).join(changed, "product_id", "left_anti")

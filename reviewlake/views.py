@@ -13,13 +13,26 @@ def with_sentiment_score(reviews: DataFrame, sentiment: DataFrame | None) -> Dat
     return reviews.join(sentiment.select("review_id", F.col("score").alias("sentiment_score")), "review_id", "left")
 
 
+def with_product_names(reviews: DataFrame, products: DataFrame | None) -> DataFrame:
+    """`reviews` plus product_title and product_category (silver.products, else the review's category)."""
+    if products is None:
+        return reviews.withColumn("product_title", F.lit(None).cast("string")) \
+            .withColumn("product_category", F.col("category"))
+    names = products.select("product_id", F.col("title").alias("product_title"),
+                            F.col("category").alias("_product_category"))
+    return (reviews.join(names, "product_id", "left")
+            .withColumn("product_category", F.coalesce("_product_category", "category")).drop("_product_category"))
+
+
 def product_sentences(sentences: DataFrame, reviews: DataFrame) -> DataFrame:
     """silver.review_sentences rows of `reviews` with the review's product, time, date, rating and
-    sentiment_score (`reviews`: silver.reviews columns plus sentiment_score)."""
+    sentiment_score (`reviews`: silver.reviews columns plus sentiment_score, and product_title /
+    product_category when with_product_names added them)."""
+    names = [c for c in ("product_title", "product_category") if c in reviews.columns]
     return (sentences.select("review_id", "sentence_idx", "sentence", "sentence_hash", "n_words", "keyphrases",
                              "lexicon_polarity")
-            .join(reviews.select("review_id", "product_id", "review_ts", "review_date", "rating", "sentiment_score"),
-                  "review_id"))
+            .join(reviews.select("review_id", "product_id", "review_ts", "review_date", "rating", "sentiment_score",
+                                 *names), "review_id"))
 
 
 def with_newest_vectors(rows: DataFrame, vectors: DataFrame, per_product: int, min_words: int,

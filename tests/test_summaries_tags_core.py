@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from reviewlake.config import SummarySettings, TagSettings
-from udfs.keyphrases import candidate_phrases, lemma, mention_pattern, product_tags
+from udfs.keyphrases import candidate_phrases, lemma, mention_pattern, product_nouns, product_tags
 from udfs.sentences import usable, usable_sentences
 from udfs.summarizer import summarize
 from udfs.tag_search import TagSearch, TagVectors
@@ -89,6 +89,16 @@ def test_tags_are_the_discussed_parts_with_the_sign_of_what_is_said_about_them()
     # (12 rows).
     assert by_tag.loc["lid", "n_mentions"] == 14 and by_tag.loc["handle", "n_mentions"] == 12
     assert by_tag.loc["lid", "first_seen"] == date(2023, 1, 1)
+
+
+def test_the_product_itself_is_no_tag():
+    assert product_nouns("Acme Steel Kettles 2", "Kitchen & Dining") == {"kettle", "kitchen", "dining"}
+    old_kettle = ("The old kettle took twice as long as this.", ["old kettle"], -0.2)
+    sentences = usable_sentences(_rows(PRAISE + COMPLAINTS + [old_kettle]))
+    # Without the product's name the phrase is a tag (extended by the word that always follows it).
+    assert "old kettle took" in set(product_tags(sentences, TagSettings(), date(2023, 12, 31))["tag"])
+    named = product_tags(sentences, TagSettings(), date(2023, 12, 31), product=product_nouns("Acme Kettle", None))
+    assert set(named["tag"]) == {"lid", "handle"}
 
 
 def test_trend_rises_for_an_aspect_mentioned_only_lately():

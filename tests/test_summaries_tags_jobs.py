@@ -57,7 +57,11 @@ def test_tags_find_planted_aspects_with_their_polarity(tagged_lake):
     planted = _planted(truth)
     planted = planted[planted["product_id"].isin(tags["product_id"])]
     hits = tags.merge(planted, on=["product_id", "tag"])
-    precision, recall = len(hits) / len(tags), len(hits) / len(planted)
+    # The generator writes "fine for the price" into reviews of every category without planting price as an
+    # aspect; reviewers discussing the price is a real aspect, so "price" is left out of precision, not counted
+    # as a miss. Every other tag must be a planted aspect.
+    judged = tags[tags["tag"] != "price"]
+    precision, recall = len(hits) / len(judged), len(hits) / len(planted)
     assert precision >= 0.9, precision
     assert recall >= 0.8, recall
     strong = hits[hits["quality"].abs() >= 0.5]

@@ -116,9 +116,20 @@ def mention_pattern(tag: str) -> re.Pattern[str]:
     return re.compile(rf"\b{stem}\b")
 
 
+def product_nouns(title: str | None, category: str | None) -> frozenset[str]:
+    """Lemmas that name the product itself rather than a part of it: the head (last word) of its title and the
+    words of its category ("Acme Pro Blender 3" in "Kitchen" -> blender, kitchen)."""
+    title_words = words(title or "")
+    head = [title_words[-1]] if title_words else []
+    return frozenset(lemma(w) for w in [*head, *words(category or "")] if len(w) > 2)
+
+
 def product_tags(sentences: pd.DataFrame, settings: TagSettings, run_date: date,
-                 embed: Callable[[list[str]], np.ndarray] | None = None) -> pd.DataFrame:
+                 embed: Callable[[list[str]], np.ndarray] | None = None,
+                 product: frozenset[str] = frozenset()) -> pd.DataFrame:
     """Tags of one product from `sentences` (columns sentence, keyphrases, polarity, review_date, review_id).
+    A phrase whose head is one of `product` (product_nouns) names the product, not an aspect of it ("my old
+    blender" on a blender), and is no tag.
 
     Returns tag, weight (share of the product's sentences mentioning it), n_mentions (sentences), tag_sentiment
     (mean VADER polarity of those sentences), first_seen, trend (mention rate in the last `trend_days` minus the
@@ -131,9 +142,11 @@ def product_tags(sentences: pd.DataFrame, settings: TagSettings, run_date: date,
     mentions: dict[str, np.ndarray] = {}
     written: dict[str, str] = {}   # lemma -> the form reviewers wrote ("small parts", not "small part")
     for phrase in candidate_phrases(sentences["keyphrases"], settings):
+        if lemma(phrase).split()[-1] in product:
+            continue
         phrase = extend_phrase(phrase, lowered, settings)
         key = lemma(phrase)
-        if key in mentions:
+        if key in mentions or key.split()[-1] in product:
             continue
         written[key] = phrase
         pattern = mention_pattern(phrase)
