@@ -197,9 +197,9 @@ def run(ctx: StageContext) -> StageResult:
     settings = ctx.config.sentences
     model, pipeline_version = fitted_pipeline(ctx, settings)
     reviews = ctx.read(REVIEWS)
-    if ctx.lake.exists(SENTENCES) and ctx.read(SENTENCES).limit(1).count() and \
-            ctx.read(SENTENCES).select("pipeline_version").distinct().where(
-                F.col("pipeline_version") != pipeline_version).limit(1).count() == 0:
+    split_by_other_pipeline = ctx.lake.exists(SENTENCES) and ctx.read(SENTENCES).where(
+        F.col("pipeline_version") != pipeline_version).limit(1).count() > 0
+    if ctx.lake.exists(SENTENCES) and not split_by_other_pipeline:
         changed = ctx.read_new(REVIEWS).select("review_id").distinct()
     else:
         changed = reviews.select("review_id")   # first run, or a new pipeline: every review again

@@ -22,7 +22,7 @@ from reviewlake.context import StageContext, StageResult
 from reviewlake.tables import table_spec
 from reviewlake.views import product_sentences, with_newest_vectors, with_product_names, with_sentiment_score
 from udfs.encoder import embed_on_worker, embed_with_known
-from udfs.keyphrases import product_nouns, product_tags
+from udfs.keyphrases import nouns_of_product_frame, product_tags
 from udfs.sentences import review_tone, usable_sentences
 from udfs.summarizer import summarize
 
@@ -40,9 +40,8 @@ def summarize_product(frame: pd.DataFrame, settings: SummarySettings, tag_settin
     frame = frame.sort_values(["review_ts", "review_id", "sentence_idx"]).assign(
         tone=lambda f: review_tone(f["rating"], f["sentiment_score"]))
     sentences = usable_sentences(frame)
-    product = product_nouns(frame["product_title"].iloc[0], frame["product_category"].iloc[0]) \
-        if "product_title" in frame else frozenset()
-    aspects = tuple(product_tags(sentences, tag_settings, run_date, product=product)["tag"].head(MAX_ASPECTS))
+    aspects = tuple(product_tags(sentences, tag_settings, run_date, product=nouns_of_product_frame(frame))["tag"]
+                    .head(MAX_ASPECTS))
     stored = {s: v for s, v in zip(sentences["sentence"], sentences["vector"], strict=True) if v is not None}
     result = summarize(sentences, embed_with_known(stored, embed_on_worker), settings, aspects)
     return {"product_id": frame["product_id"].iloc[0], "summary": result.summary, "pros": result.pros,

@@ -26,7 +26,7 @@ from reviewlake.model_store import ModelStore
 from reviewlake.tables import table_spec
 from reviewlake.views import product_sentences, with_product_names, with_sentiment_score
 from udfs.encoder import embed_on_worker
-from udfs.keyphrases import product_nouns, product_tags
+from udfs.keyphrases import nouns_of_product_frame, product_tags
 from udfs.sentences import review_tone, usable_sentences
 from udfs.tag_search import TagSearch, TagVectors
 
@@ -43,9 +43,8 @@ def tag_products(reviews: DataFrame, sentences: DataFrame, settings: TagSettings
     def per_product(frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame.sort_values(["review_ts", "review_id", "sentence_idx"]).assign(
             tone=lambda f: review_tone(f["rating"], f["sentiment_score"]))
-        product = product_nouns(frame["product_title"].iloc[0], frame["product_category"].iloc[0]) \
-            if "product_title" in frame else frozenset()
-        tags = product_tags(usable_sentences(frame), settings, run_date, embed_on_worker, product)
+        tags = product_tags(usable_sentences(frame), settings, run_date, embed_on_worker,
+                            nouns_of_product_frame(frame))
         tags.insert(0, "product_id", frame["product_id"].iloc[0])
         return tags
 

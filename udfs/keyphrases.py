@@ -124,6 +124,13 @@ def product_nouns(title: str | None, category: str | None) -> frozenset[str]:
     return frozenset(lemma(w) for w in [*head, *words(category or "")] if len(w) > 2)
 
 
+def nouns_of_product_frame(frame: pd.DataFrame) -> frozenset[str]:
+    """product_nouns of a one-product frame carrying product_title / product_category (none when absent)."""
+    if "product_title" not in frame or frame.empty:
+        return frozenset()
+    return product_nouns(frame["product_title"].iloc[0], frame["product_category"].iloc[0])
+
+
 def product_tags(sentences: pd.DataFrame, settings: TagSettings, run_date: date,
                  embed: Callable[[list[str]], np.ndarray] | None = None,
                  product: frozenset[str] = frozenset()) -> pd.DataFrame:
