@@ -72,13 +72,13 @@ def is_aspect_like(phrase: str, max_words: int) -> bool:
     return not all(t in GENERIC_WORDS for t in tokens)
 
 
-def determiner_share(phrase: str, lowered: np.ndarray) -> float:
+def determiner_share(phrase: str, lowered: np.ndarray, mask: np.ndarray | None = None) -> float:
     """Share of the phrase's mentions that follow a determiner ("the motor", "its battery life"): aspects are
-    things reviewers talk about; "top notch" or "exceeded" never follow one."""
+    things reviewers talk about; "top notch" or "exceeded" never follow one. `mask`: mention_mask, if known."""
     pattern = mention_pattern(phrase)
     anchored = re.compile(rf"\b{DETERMINERS}\s+" + pattern.pattern.removeprefix(r"\b"))
-    hits = [s for s in lowered if pattern.search(s)]
-    return sum(bool(anchored.search(s)) for s in hits) / len(hits) if hits else 0.0
+    hits = lowered[mention_mask(phrase, lowered) if mask is None else mask]
+    return sum(bool(anchored.search(s)) for s in hits) / len(hits) if len(hits) else 0.0
 
 
 def candidate_phrases(keyphrases: Iterable[Iterable[str] | None], settings: TagSettings) -> list[str]:
@@ -97,23 +97,37 @@ def extend_phrase(phrase: str, lowered: np.ndarray, settings: TagSettings) -> st
     extractors sometimes score a compound's first word alone."""
     if len(phrase.split()) >= settings.max_words:
         return phrase
+    containing = [s for s in lowered if phrase in s]   # a plain substring test first: most sentences fail it
+    whole = re.compile(rf"\b{re.escape(phrase)}\b")
+    total = sum(1 for s in containing if whole.search(s))
     following = re.compile(rf"\b{re.escape(phrase)}\s+([a-z][a-z-]+)")
-    nexts = [m.group(1) for s in lowered for m in following.finditer(s)]
-    total = sum(1 for s in lowered if re.search(rf"\b{re.escape(phrase)}\b", s))
+    nexts = Counter(m.group(1) for s in containing for m in following.finditer(s))
     if not nexts or not total:
         return phrase
-    word, count = max(((w, nexts.count(w)) for w in set(nexts)), key=lambda item: (item[1], item[0]))
+    word, count = max(nexts.items(), key=lambda item: (item[1], item[0]))
     extended = f"{phrase} {word}"
     if count / total >= settings.subsumed_share and is_aspect_like(extended, settings.max_words):
         return extended
     return phrase
 
 
+def _stem(tag: str) -> str:
+    base = lemma(tag)
+    return base[:-1] if base.endswith("y") else base
+
+
 def mention_pattern(tag: str) -> re.Pattern[str]:
     """Whole-word match of the tag, singular or plural last word."""
-    base = lemma(tag)
-    stem = re.escape(base[:-1]) + "(?:y|ies)" if base.endswith("y") else re.escape(base) + "(?:s|es)?"
-    return re.compile(rf"\b{stem}\b")
+    stem = _stem(tag)
+    ending = "(?:y|ies)" if lemma(tag).endswith("y") else "(?:s|es)?"
+    return re.compile(rf"\b{re.escape(stem)}{ending}\b")
+
+
+def mention_mask(tag: str, lowered: np.ndarray) -> np.ndarray:
+    """Which of the lower-cased sentences mention the tag (mention_pattern). Every match contains the tag's
+    stem verbatim, so a substring test rules out most sentences before the regex runs."""
+    stem, pattern = _stem(tag), mention_pattern(tag)
+    return np.fromiter((stem in s and pattern.search(s) is not None for s in lowered), bool, len(lowered))
 
 
 def product_nouns(title: str | None, category: str | None) -> frozenset[str]:
@@ -156,9 +170,9 @@ def product_tags(sentences: pd.DataFrame, settings: TagSettings, run_date: date,
         if key in mentions or key.split()[-1] in product:
             continue
         written[key] = phrase
-        pattern = mention_pattern(phrase)
-        mask = np.fromiter((bool(pattern.search(s)) for s in lowered), bool, len(lowered))
-        if mask.sum() >= settings.min_mentions and determiner_share(phrase, lowered) >= settings.min_determiner_share:
+        mask = mention_mask(phrase, lowered)
+        if mask.sum() >= settings.min_mentions and \
+                determiner_share(phrase, lowered, mask) >= settings.min_determiner_share:
             mentions[key] = mask
     # A word that mostly appears inside a longer tag ("battery" in "battery life") is not a tag of its own.
     for short in [t for t in mentions if " " not in t]:

@@ -61,8 +61,10 @@ def usable_sentences(sentences: pd.DataFrame) -> pd.DataFrame:
     `lexicon_polarity` and optionally the review's `tone`; adds polarity (the lexicon blended with the tone)
     and lexical_polarity (the sentence alone). Row order is kept."""
     kept = sentences[np.fromiter((usable(s) for s in sentences["sentence"]), bool, len(sentences))]
-    lexical = pd.to_numeric(kept["lexicon_polarity"], errors="coerce")
-    lexical = lexical.where(lexical.notna(), kept["sentence"].map(polarity))
+    lexical = pd.to_numeric(kept["lexicon_polarity"], errors="coerce").astype(float)
+    missing = lexical.isna()
+    if missing.any():   # rows the sentences stage left unscored only: VADER is the cost here
+        lexical[missing] = kept.loc[missing, "sentence"].map(polarity)
     tone = pd.to_numeric(kept["tone"], errors="coerce") if "tone" in kept else pd.Series(np.nan, index=kept.index)
     blended = (LEXICON_SHARE * lexical + REVIEW_SHARE * tone).where(tone.notna(), lexical)
     return kept.assign(polarity=blended.astype(float), lexical_polarity=lexical.astype(float))

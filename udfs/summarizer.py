@@ -72,11 +72,13 @@ def summarize(sentences: pd.DataFrame, embed: Callable[[list[str]], np.ndarray],
     recent = sentences.tail(settings.max_sentences)
     if "lexical_polarity" not in recent:
         recent = recent.assign(lexical_polarity=recent["polarity"])
-    grouped = recent.groupby("sentence", sort=True).agg(support=("polarity", "size"), polarity=("polarity", "mean"),
-                                                        lexical=("lexical_polarity", "mean"))
-    texts = grouped.index.tolist()
-    support = grouped["support"].to_numpy(float)
-    polarity = grouped["polarity"].to_numpy(float)
+    # Per distinct sentence: how many reviewers wrote it, its mean polarity (bincount: pandas' groupby costs
+    # more than the rest of the summary on small groups).
+    codes, distinct = pd.factorize(recent["sentence"], sort=True)
+    texts = distinct.tolist()
+    support = np.bincount(codes, minlength=len(texts)).astype(float)
+    polarity = np.bincount(codes, recent["polarity"].to_numpy(float), len(texts)) / support
+    lexical = np.bincount(codes, recent["lexical_polarity"].to_numpy(float), len(texts)) / support
     vectors = _normalise(np.asarray(embed(texts), dtype=np.float32))
     centroid = _normalise((vectors * support[:, None]).sum(0, keepdims=True))[0]
     centrality = vectors @ centroid
@@ -91,34 +93,37 @@ def summarize(sentences: pd.DataFrame, embed: Callable[[list[str]], np.ndarray],
 
     # Opinions and aspect statements only ("I bought it for my son" says nothing about the product), unless the
     # reviews hold nothing else.
-    eligible = (np.abs(grouped["lexical"].to_numpy(float)) >= POLAR) | np.array([bool(n) for n in names])
+    eligible = (np.abs(lexical) >= POLAR) | np.array([bool(n) for n in names])
     if not eligible.any():
         eligible[:] = True
+    n_words = np.array([_word_count(t) for t in texts])
+    positive = polarity >= POLAR
+    base_gain = settings.mmr_lambda * centrality + OPINION_BONUS * polar + AGREEMENT_BONUS * agreement
     chosen: list[int] = []
     words = 0
     covered: set[int] = set()
+    closest = np.zeros(len(texts))   # max similarity to a chosen statement (0 before the first pick)
     while True:
-        best, best_gain = None, -np.inf
-        for i in range(len(texts)):
-            if i in chosen or not eligible[i] or words + _word_count(texts[i]) > settings.max_words:
-                continue
-            redundancy = max((float(vectors[i] @ vectors[j]) for j in chosen), default=0.0)
-            gain = settings.mmr_lambda * centrality[i] - (1 - settings.mmr_lambda) * redundancy
-            gain += ASPECT_BONUS * bool(names[i] - covered) + OPINION_BONUS * polar[i] + AGREEMENT_BONUS * agreement[i]
-            if names[i] and names[i] <= covered:
-                gain -= COVERED_PENALTY
-            picked_polar = [j for j in [*chosen, i] if polar[j]]
-            if picked_polar:
-                share = sum(polarity[j] >= POLAR for j in picked_polar) / len(picked_polar)
-                gain -= BALANCE_WEIGHT * abs(share - target_positive)
-            if gain > best_gain + 1e-12:
-                best, best_gain = i, gain
-        if best is None or best_gain < MIN_GAIN or (words >= settings.min_words
-                                                    and words + _word_count(texts[best]) > settings.target_words):
+        open_ = eligible & (words + n_words <= settings.max_words)
+        open_[chosen] = False
+        if not open_.any():
+            break
+        new_aspect = np.array([bool(n - covered) for n in names])
+        only_covered = np.array([bool(n) and n <= covered for n in names])
+        gain = base_gain - (1 - settings.mmr_lambda) * closest + ASPECT_BONUS * new_aspect \
+            - COVERED_PENALTY * only_covered
+        # Balance of the chosen polar statements if this one joined them (no term while there are none).
+        n_polar = polar[chosen].sum() + polar
+        n_positive = (positive[chosen] & polar[chosen]).sum() + (positive & polar)
+        share = np.divide(n_positive, n_polar, out=np.zeros(len(texts)), where=n_polar > 0)
+        gain -= np.where(n_polar > 0, BALANCE_WEIGHT * np.abs(share - target_positive), 0.0)
+        best = int(np.argmax(np.where(open_, gain, -np.inf)))
+        if gain[best] < MIN_GAIN or (words >= settings.min_words and words + n_words[best] > settings.target_words):
             break
         chosen.append(best)
-        words += _word_count(texts[best])
+        words += int(n_words[best])
         covered |= names[best]
+        closest = vectors @ vectors[best] if len(chosen) == 1 else np.maximum(closest, vectors @ vectors[best])
     # Praise first, then neutral statements, then complaints; within each, the most central first.
     ordered = sorted(chosen, key=lambda i: (0 if polarity[i] >= POLAR else 2 if polarity[i] <= -POLAR else 1,
                                             -centrality[i], texts[i]))
