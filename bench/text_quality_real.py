@@ -63,6 +63,7 @@ import numpy as np
 import pandas as pd
 
 from udfs.keyphrases import (
+    CANDIDATES,
     candidate_phrases,
     determiner_share,
     extend_phrase,
@@ -152,8 +153,9 @@ def oposum_reviews(data: Path) -> tuple[pd.DataFrame, dict[str, list[str]]]:
     return pd.DataFrame(reviews).sort_values("review_id", ignore_index=True), gold
 
 
-def split_sentences(reviews: pd.DataFrame, config) -> pd.DataFrame:
-    """silver.review_sentences-like rows of `reviews` from the fitted Spark NLP pipeline, with VADER."""
+def split_sentences(reviews: pd.DataFrame, config, extractor) -> pd.DataFrame:
+    """silver.review_sentences-like rows of `reviews` from the fitted Spark NLP pipeline, with VADER and the
+    aspect extractor's terms (as silver.sentence_aspects would hold them)."""
     from jobs.sentences import build_pipeline, lexicon_polarity, transform
     from reviewlake.spark import get_spark
     from udfs.lemma_dictionary import write_lemma_dictionary
@@ -170,7 +172,54 @@ def split_sentences(reviews: pd.DataFrame, config) -> pd.DataFrame:
     for column in ("tokens", "lemmas", "keyphrases"):
         rows[column] = rows[column].map(lambda v: list(v) if v is not None else [])
     return rows.assign(lexicon_polarity=lexicon_polarity(rows["sentence"]), review_date=REVIEW_DATE, review_ts=0,
-                       rating=np.nan, sentiment_score=np.nan, vector=None)
+                       rating=np.nan, sentiment_score=np.nan, vector=None,
+                       aspect_terms=extractor.extract(rows["sentence"].tolist()))
+
+
+def span_scores(predicted: list[set], gold: list[set]) -> dict[str, float]:
+    true = sum(len(p & g) for p, g in zip(predicted, gold, strict=True))
+    precision = true / max(1, sum(map(len, predicted)))
+    recall = true / max(1, sum(map(len, gold)))
+    return {"P": precision, "R": recall, "F1": 2 * precision * recall / max(precision + recall, 1e-12),
+            "per sentence": sum(map(len, predicted)) / max(1, len(predicted))}
+
+
+def print_extraction(data: Path, sentences: pd.DataFrame, extractor, settings) -> None:
+    """Sentence-level aspect-term extraction on the SemEval test splits: exact spans on the gold tokens (the
+    shared task's protocol) for the extractor; exact match keys per sentence for everything that reads Spark
+    NLP's sentences (the extractor as the pipeline runs it, YAKE's keyphrases raw and after the aspect filter)."""
+    from udfs.aspects import bio_labels, spans
+
+    print("| set | system | unit | terms per sentence | P | R | F1 |")
+    print("|---|---|---|---|---|---|---|")
+    for name, label in SEMEVAL_SETS.items():
+        split = sorted(json.loads((data / "absa_semeval" / name / "test.json").read_text())["data"].values(),
+                       key=lambda r: int(r["id"]))
+        tokens = [r["tokens"] for r in split]
+        gold_spans = [set(spans(bio_labels(r["labels"]))) for r in split]
+        e = span_scores([set(spans(tags)) for tags in extractor.tag(tokens)], gold_spans)
+        print(f"| {label} | aspect extractor (udfs.aspects) | token spans on the gold tokenisation | "
+              f"{e['per sentence']:.2f} | {e['P']:.3f} | {e['R']:.3f} | {e['F1']:.3f} |")
+        keys = {f"{name}-{int(r['id']):05d}": {normalised(t) for t, _ in gold_terms(r["tokens"], r["labels"])}
+                for r in split}
+        mine = sentences[sentences["review_id"].isin(keys)]
+        gold = [keys[review_id] for review_id in sorted(keys)]
+        systems = {
+            "aspect extractor, as the pipeline runs it": "aspect_terms",
+            "baseline: YAKE keyphrases, raw": "keyphrases",
+            "baseline: YAKE keyphrases after the aspect filter": "filtered",
+        }
+        for system, column in systems.items():
+            per_review: dict[str, set[str]] = {review_id: set() for review_id in keys}
+            for review_id, phrases in zip(mine["review_id"], mine[column if column != "filtered" else "keyphrases"],
+                                          strict=True):
+                if column == "filtered":
+                    phrases = [p for p in phrases if is_aspect_like(" ".join(words(p)), settings.max_words)]
+                per_review[review_id] |= {normalised(p) for p in phrases} - {""}
+            e = span_scores([per_review[review_id] for review_id in sorted(keys)], gold)
+            print(f"| {label} | {system} | match keys per sentence (Spark NLP sentences) | {e['per sentence']:.2f} | "
+                  f"{e['P']:.3f} | {e['R']:.3f} | {e['F1']:.3f} |")
+    print()
 
 
 def frequent_lemmas(sentences: pd.DataFrame, k: int) -> list[str]:
@@ -184,14 +233,14 @@ def where_lost(term: str, usable: pd.DataFrame, tagged: set[str], settings) -> s
         return "tagged"
     if any(not re.fullmatch(r"[a-z][a-z'-]*", w) for w in term.split()):
         return "digits or symbols (no tag can have them)"
-    forms = {f for f in (" ".join(words(p)) for ps in usable["keyphrases"] for p in ps) if normalised(f) == term}
+    forms = {f for f in (" ".join(words(p)) for ps in usable[CANDIDATES] for p in ps) if normalised(f) == term}
     if not forms:
-        return "never proposed by YAKE"
+        return f"never proposed ({CANDIDATES})"
     if not any(is_aspect_like(f, settings.max_words) for f in forms):
         return "not aspect-like (stop, judging or generic word)"
-    ranked = [c for c in candidate_phrases(usable["keyphrases"], settings) if normalised(c) == term]
+    ranked = [c for c in candidate_phrases(usable[CANDIDATES], settings) if normalised(c) == term]
     if not ranked:
-        return f"not among the {settings.yake_candidates} most-proposed candidates"
+        return f"not among the {settings.max_candidates} most-proposed candidates"
     lowered = usable["sentence"].str.lower().to_numpy()
     if normalised(extend_phrase(ranked[0], lowered, settings)) != term:
         return "extended to a longer phrase"
@@ -217,9 +266,12 @@ def tag_pseudo_products(reviews: pd.DataFrame, sentences: pd.DataFrame, settings
     for product_id, in_product in reviews.groupby("product_id", sort=True):
         usable = usable_sentences(by_product[product_id])
         tags = product_tags(usable, settings, RUN_DATE, embed_on_worker)
+        yake_tags = product_tags(usable, settings, RUN_DATE, embed_on_worker, candidates="keyphrases")
         k = len(tags)
         vocabulary = sorted({t for tokens in usable["tokens"] for t in tokens if t.isalpha()})
         systems = {"tags (product_tags)": tags["tag"].tolist(),
+                   "tags from YAKE candidates instead (the previous design)": yake_tags["tag"].tolist(),
+                   "extractor's aspect terms, raw": [p for terms in usable["aspect_terms"] for p in terms],
                    "YAKE candidates, raw": [p for phrases in usable["keyphrases"] for p in phrases],
                    "YAKE candidates after the aspect filter": candidate_phrases(usable["keyphrases"], settings),
                    "baseline: frequent content lemmas (k = tags)": frequent_lemmas(usable, k),
@@ -412,8 +464,13 @@ def main() -> None:
     # The SemEval product_id is a placeholder: pseudo-products are assigned afterwards, once per group size.
     both = pd.concat([semeval[["review_id", "dataset", "text"]].rename(columns={"dataset": "product_id"}),
                       oposum[["review_id", "product_id", "text"]]])
-    sentences = split_sentences(both, config)
-    split_seconds = time.perf_counter() - started
+    from udfs.aspects import train_default
+
+    trained = time.perf_counter()
+    extractor = train_default()
+    train_seconds = time.perf_counter() - trained
+    sentences = split_sentences(both, config, extractor)
+    split_seconds = time.perf_counter() - started - train_seconds
 
     print(f"machine: {os.cpu_count()} cores (os.cpu_count()); spark-nlp {version('spark-nlp')}, pyspark "
           f"{version('pyspark')}; sentence encoder on {choose_device('auto')}")
@@ -422,6 +479,9 @@ def main() -> None:
           f"OPOSUM {oposum['product_id'].nunique()} products, {len(oposum)} reviews (none sampled); "
           f"Spark NLP split them into {len(sentences):,} sentences in {split_seconds:.0f} s (incl. session start)")
     print()
+    print(f"aspect extractor: trained on the shipped SemEval TRAIN splits in {train_seconds:.0f} s")
+    print()
+    print_extraction(args.data, sentences, extractor, config.tags)
     is_semeval = sentences["review_id"].isin(semeval["review_id"])
     products = tag_pseudo_products(semeval, sentences[is_semeval], config.tags, args.group)
     by_set = {name: [p for p in products if p["dataset"] == name] for name in SEMEVAL_SETS}

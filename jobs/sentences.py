@@ -1,4 +1,5 @@
-"""Sentences: silver.reviews -> silver.review_sentences, silver.sentence_vectors, models/sentences/ in the lake.
+"""Sentences: silver.reviews -> silver.review_sentences, silver.sentence_vectors, silver.sentence_aspects,
+models/sentences/ and models/aspects/ in the lake.
 
 The text layer on Spark NLP: a fitted pipeline (DocumentAssembler, SentenceDetector, Tokenizer, Normalizer,
 StopWordsCleaner, a Lemmatizer trained here from lemminflect's lemma table, NGramGenerator,
@@ -10,7 +11,9 @@ lake's model store and reused until its settings change.
 
 Then every distinct usable sentence (by SHA-256 of its text) without a vector from the current encoder is
 embedded once with MiniLM in a pandas UDF; summarize, tags and similarity read those vectors instead of
-embedding the same sentences again.
+embedding the same sentences again. Likewise every distinct usable sentence without aspect terms from the
+current extractor goes through udfs.aspects (a token classifier trained once per lake on the shipped labelled
+review sentences, kept in the model store): the tags and summaries count those terms.
 """
 
 from __future__ import annotations
@@ -35,13 +38,17 @@ from reviewlake.config import SentenceSettings
 from reviewlake.context import StageContext, StageResult
 from reviewlake.model_store import ModelStore
 from reviewlake.spark import load_spark_nlp_pipeline
+from udfs.aspects import AspectExtractor, train_default, training_fingerprint
 from udfs.lemma_dictionary import KEY_DELIMITER, VALUE_DELIMITER, write_lemma_dictionary
 
 REVIEWS, SENTENCES, VECTORS = "silver.reviews", "silver.review_sentences", "silver.sentence_vectors"
+ASPECTS = "silver.sentence_aspects"
 PIPELINE_NAME = "sentences"
 PIPELINE_SETTINGS = ("max_sentence_chars", "keyphrase_max_words", "keyphrases_per_review")
 _VECTOR_ROWS = StructType([StructField("sentence_hash", StringType(), False),
                            StructField("vector", ArrayType(FloatType(), False), False)])
+_ASPECT_ROWS = StructType([StructField("sentence_hash", StringType(), False),
+                           StructField("aspect_terms", ArrayType(StringType(), False), False)])
 
 
 def build_pipeline(settings: SentenceSettings, lemma_dictionary: Path) -> Pipeline:
@@ -181,19 +188,68 @@ def encoder_version(device: str) -> str:
     return "all-MiniLM-L6-v2/" + ("torch-cuda-fp16" if choose_device(device) == "cuda" else "onnx-int8-cpu")
 
 
-def missing_vectors(sentences: DataFrame, vectors: DataFrame | None, encoder: str, settings: SentenceSettings
-                    ) -> DataFrame:
-    """Distinct usable sentences (hash, text) with no vector from `encoder` yet."""
+def not_yet_done(sentences: DataFrame, done: DataFrame | None, version_column: str, version: str,
+                 settings: SentenceSettings) -> DataFrame:
+    """Distinct usable sentences (hash, text) without a row of `version` in `done` (vectors or aspects)."""
     usable = (sentences.where(F.col("n_words").between(settings.embed_min_words, settings.embed_max_words))
               .groupBy("sentence_hash").agg(F.min("sentence").alias("sentence")))
-    if vectors is None:
+    if done is None:
         return usable
-    current = vectors.where(F.col("encoder") == encoder).select("sentence_hash")
+    current = done.where(F.col(version_column) == version).select("sentence_hash")
     return usable.join(current, "sentence_hash", "left_anti")
 
 
+def fitted_extractor(ctx: StageContext) -> tuple[AspectExtractor, str]:
+    """The lake's aspect extractor if trained on the current training data and features, else a new one."""
+    store = ModelStore(ctx.lake_root, "aspects")
+    fingerprint = training_fingerprint()
+    current = store.current()
+    if current and store.metadata(current).get("training_fingerprint") == fingerprint:
+        return AspectExtractor.load(store.path(current)), current
+    store.discard_staging()
+    started = time.perf_counter()
+    extractor = train_default()
+    version = store.save(extractor, {"kind": "aspect-term-extractor", "training_fingerprint": fingerprint})
+    store.promote(version, "aspect extractor trained")
+    ctx.say(f"  trained the aspect-term extractor in {time.perf_counter() - started:.1f}s as {version}")
+    return extractor, version
+
+
+def extract_partitions(batches: Iterator[pd.DataFrame], extractor) -> Iterator[pd.DataFrame]:
+    """mapInPandas body: (sentence_hash, sentence) -> (sentence_hash, aspect_terms); `extractor` a broadcast."""
+    for batch in batches:
+        if not batch.empty:
+            yield pd.DataFrame({"sentence_hash": batch["sentence_hash"].to_numpy(),
+                                "aspect_terms": extractor.value.extract(batch["sentence"].tolist())})
+
+
+def complete_per_sentence(ctx: StageContext, table: str, version_column: str, version: str, compute,
+                          schema: StructType, what: str) -> int:
+    """Adds to `table` the rows of every distinct usable sentence it lacks for `version`, computed once by the
+    mapInPandas body `compute`; returns how many."""
+    settings = ctx.config.sentences
+    done = ctx.read(table) if ctx.lake.exists(table) else None
+    missing = not_yet_done(ctx.read(SENTENCES), done, version_column, version, settings).cache()
+    n_missing = missing.count()
+    if n_missing:
+        started = time.perf_counter()
+        rows = (missing.repartition(max(1, min(ctx.spark.sparkContext.defaultParallelism, n_missing // 2_000)))
+                .mapInPandas(compute, schema)
+                .withColumn(version_column, F.lit(version)).withColumn("run_id", F.lit(ctx.run_id))
+                .persist(StorageLevel.MEMORY_AND_DISK))
+        rows.count()   # compute once, before the MERGE reads its source (twice)
+        ctx.merge(table, rows, mode="upsert")
+        rows.unpersist()
+        seconds = time.perf_counter() - started
+        ctx.say(f"  {n_missing:,} distinct sentences {what} ({version}) in {seconds:.1f}s "
+                f"({n_missing / max(seconds, 1e-9):,.0f} sentences/s)")
+    missing.unpersist()
+    return n_missing
+
+
 def run(ctx: StageContext) -> StageResult:
-    """Split new or changed reviews into sentences; embed sentences that have no vector yet."""
+    """Split new or changed reviews into sentences; embed and search for aspect terms the sentences that have
+    no vector or terms yet."""
     settings = ctx.config.sentences
     model, pipeline_version = fitted_pipeline(ctx, settings)
     reviews = ctx.read(REVIEWS)
@@ -226,30 +282,21 @@ def run(ctx: StageContext) -> StageResult:
         ctx.say("  no new or changed reviews")
     todo.unpersist()
 
-    encoder = encoder_version(settings.device)
-    vectors = ctx.read(VECTORS) if ctx.lake.exists(VECTORS) else None
-    missing = missing_vectors(ctx.read(SENTENCES), vectors, encoder, settings).cache()
-    n_missing = missing.count()
-    if n_missing:
-        device = settings.device
-        started = time.perf_counter()
-        embedded = (missing.repartition(max(1, min(ctx.spark.sparkContext.defaultParallelism, n_missing // 2_000)))
-                    .mapInPandas(lambda batches: embed_partitions(batches, device), _VECTOR_ROWS)
-                    .withColumn("encoder", F.lit(encoder)).withColumn("run_id", F.lit(ctx.run_id))
-                    .persist(StorageLevel.MEMORY_AND_DISK))
-        embedded.count()   # embed once, before the MERGE reads its source (twice)
-        ctx.merge(VECTORS, embedded, mode="upsert")
-        embedded.unpersist()
-        seconds = time.perf_counter() - started
-        ctx.say(f"  {n_missing:,} distinct sentences embedded ({encoder}) in {seconds:.1f}s "
-                f"({n_missing / max(seconds, 1e-9):,.0f} sentences/s)")
-    missing.unpersist()
+    encoder, device = encoder_version(settings.device), settings.device
+    n_embedded = complete_per_sentence(ctx, VECTORS, "encoder", encoder,
+                                       lambda batches: embed_partitions(batches, device), _VECTOR_ROWS, "embedded")
+    extractor, extractor_version = fitted_extractor(ctx)
+    shipped = ctx.spark.sparkContext.broadcast(extractor)
+    n_extracted = complete_per_sentence(ctx, ASPECTS, "extractor", extractor_version,
+                                        lambda batches: extract_partitions(batches, shipped), _ASPECT_ROWS,
+                                        "searched for aspect terms")
     inserted = written.inserted if written else 0
     return StageResult(rows_in=n_reviews, rows_out=inserted + (written.updated if written else 0),
-                       message=f"{n_reviews:,} reviews, {n_missing:,} sentences embedded",
+                       message=f"{n_reviews:,} reviews, {n_embedded:,} sentences embedded",
                        details={"reviews": n_reviews, "sentences_inserted": inserted,
                                 "sentences_updated": written.updated if written else 0,
-                                "sentences_embedded": n_missing, "encoder": encoder,
+                                "sentences_embedded": n_embedded, "encoder": encoder,
+                                "sentences_aspect_searched": n_extracted, "aspect_extractor": extractor_version,
                                 "pipeline_version": pipeline_version})
 
 

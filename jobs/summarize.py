@@ -28,7 +28,7 @@ from udfs.summarizer import summarize
 
 REVIEWS, SENTIMENT, SUMMARIES = "silver.reviews", "gold.review_sentiment", "gold.product_summaries"
 PRODUCTS = "silver.products"
-SENTENCES, VECTORS = "silver.review_sentences", "silver.sentence_vectors"
+SENTENCES, VECTORS, ASPECTS = "silver.review_sentences", "silver.sentence_vectors", "silver.sentence_aspects"
 SUMMARIZER_VERSION = "extractive-mmr-minilm-2"
 MAX_ASPECTS = 8
 _TEXT_ROWS = "product_id string, summary string, pros array<string>, cons array<string>"
@@ -60,7 +60,8 @@ def review_mix(reviews: DataFrame) -> DataFrame:
         *(F.coalesce(value, F.lit(0.0)).alias(f"share_{name}") for name, value in share.items()))
 
 
-def transform(reviews: DataFrame, sentences: DataFrame, vectors: DataFrame, settings: SummarySettings,
+def transform(reviews: DataFrame, sentences: DataFrame, vectors: DataFrame, aspects: DataFrame | None,
+              settings: SummarySettings,
               tag_settings: TagSettings, sentence_settings: SentenceSettings, run_date: date) -> DataFrame:
     """Summaries of every product in `reviews` (silver.reviews columns + sentiment_score, label) with at least
     `min_reviews` reviews."""
@@ -68,7 +69,8 @@ def transform(reviews: DataFrame, sentences: DataFrame, vectors: DataFrame, sett
         return pd.DataFrame([summarize_product(frame, settings, tag_settings, run_date)])
 
     mix = review_mix(reviews).where(F.col("n_reviews") >= settings.min_reviews)
-    rows = with_newest_vectors(product_sentences(sentences, reviews.join(mix.select("product_id"), "product_id")),
+    rows = with_newest_vectors(product_sentences(sentences, reviews.join(mix.select("product_id"), "product_id"),
+                                                 aspects),
                                vectors, settings.max_sentences, sentence_settings.embed_min_words,
                                sentence_settings.embed_max_words)
     texts = rows.groupBy("product_id").applyInPandas(per_product, _TEXT_ROWS)
@@ -95,7 +97,8 @@ def run(ctx: StageContext) -> StageResult:
     else:
         scored = scored.withColumn("label", F.lit(None).cast("string"))
     scored = with_product_names(scored, ctx.read(PRODUCTS) if ctx.lake.exists(PRODUCTS) else None)
-    rows = (transform(scored, ctx.read(SENTENCES), ctx.read(VECTORS), settings, ctx.config.tags,
+    aspects = ctx.read(ASPECTS) if ctx.lake.exists(ASPECTS) else None
+    rows = (transform(scored, ctx.read(SENTENCES), ctx.read(VECTORS), aspects, settings, ctx.config.tags,
                       ctx.config.sentences, ctx.params.run_date)
             .withColumn("model_version", F.lit(SUMMARIZER_VERSION)).withColumn("run_id", F.lit(ctx.run_id))
             .select(*table_spec(SUMMARIES).schema.fieldNames()))

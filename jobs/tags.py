@@ -31,15 +31,16 @@ from udfs.sentences import review_tone, usable_sentences
 from udfs.tag_search import TagSearch, TagVectors
 
 REVIEWS, PRODUCTS, SENTIMENT = "silver.reviews", "silver.products", "gold.review_sentiment"
-SENTENCES = "silver.review_sentences"
+SENTENCES, ASPECTS = "silver.review_sentences", "silver.sentence_aspects"
 TAGS, VOCABULARY = "gold.product_tags", "gold.tag_vocabulary"
 _TAG_ROWS = "product_id string, tag string, weight double, n_mentions long, tag_sentiment double, " \
             "first_seen date, trend double"
 
 
-def tag_products(reviews: DataFrame, sentences: DataFrame, settings: TagSettings, run_date: date) -> DataFrame:
+def tag_products(reviews: DataFrame, sentences: DataFrame, aspects: DataFrame | None, settings: TagSettings,
+                 run_date: date) -> DataFrame:
     """gold.product_tags rows (without run_id) for every product in `reviews` (with sentiment_score), from
-    their silver.review_sentences rows."""
+    their silver.review_sentences rows and those sentences' silver.sentence_aspects terms."""
     def per_product(frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame.sort_values(["review_ts", "review_id", "sentence_idx"]).assign(
             tone=lambda f: review_tone(f["rating"], f["sentiment_score"]))
@@ -48,7 +49,7 @@ def tag_products(reviews: DataFrame, sentences: DataFrame, settings: TagSettings
         tags.insert(0, "product_id", frame["product_id"].iloc[0])
         return tags
 
-    return product_sentences(sentences, reviews).groupBy("product_id").applyInPandas(per_product, _TAG_ROWS)
+    return product_sentences(sentences, reviews, aspects).groupBy("product_id").applyInPandas(per_product, _TAG_ROWS)
 
 
 def vocabulary(tags: DataFrame, products: DataFrame | None) -> DataFrame:
@@ -92,7 +93,8 @@ def run(ctx: StageContext) -> StageResult:
     sentiment = ctx.read(SENTIMENT) if ctx.lake.exists(SENTIMENT) else None
     products = ctx.read(PRODUCTS) if ctx.lake.exists(PRODUCTS) else None
     named = with_product_names(with_sentiment_score(reviews.join(changed, "product_id"), sentiment), products)
-    fresh = tag_products(named, ctx.read(SENTENCES), settings, ctx.params.run_date) \
+    aspects = ctx.read(ASPECTS) if ctx.lake.exists(ASPECTS) else None
+    fresh = tag_products(named, ctx.read(SENTENCES), aspects, settings, ctx.params.run_date) \
         .withColumn("run_id", F.lit(ctx.run_id))
     schema = table_spec(TAGS).schema
     kept = None if known is None else ctx.read(TAGS).join(changed, "product_id", "left_anti")

@@ -41,7 +41,8 @@ STAGE_UPSTREAM: dict[str, tuple[str, ...]] = {
 # Tables each stage publishes (the DAGs declare the gold ones as Airflow Assets).
 STAGE_OUTPUTS: dict[str, tuple[str, ...]] = {
     "ingest": ("bronze.reviews_raw", "silver.products"), "clean": ("silver.reviews", "silver.quarantine"),
-    "quality": (), "sentences": ("silver.review_sentences", "silver.sentence_vectors"),
+    "quality": (), "sentences": ("silver.review_sentences", "silver.sentence_vectors",
+                                                   "silver.sentence_aspects"),
     "sentiment": ("gold.review_sentiment",), "summarize": ("gold.product_summaries",),
     "tags": ("gold.product_tags", "gold.tag_vocabulary"), "recommend": ("gold.user_recommendations",),
     "similarity": ("silver.product_vectors", "gold.product_similarity"),

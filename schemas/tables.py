@@ -106,6 +106,13 @@ SENTENCE_VECTORS = _schema(
     ("run_id", S, True),
 )
 
+SENTENCE_ASPECTS = _schema(
+    ("sentence_hash", S, False),
+    ("extractor", S, False),
+    ("aspect_terms", ArrayType(S, False), False),
+    ("run_id", S, True),
+)
+
 REVIEW_SENTIMENT = _schema(
     ("review_id", S, False),
     ("label", S, False),

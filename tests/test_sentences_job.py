@@ -1,5 +1,6 @@
-"""Sentences stage on Spark NLP + Delta: hand-written reviews in silver.reviews -> silver.review_sentences and
-silver.sentence_vectors; the fitted pipeline in the model store; incremental and idempotent re-runs."""
+"""Sentences stage on Spark NLP + Delta: hand-written reviews in silver.reviews -> silver.review_sentences,
+silver.sentence_vectors and silver.sentence_aspects; the fitted pipeline and the aspect extractor in the model
+store; incremental and idempotent re-runs."""
 
 from datetime import datetime
 
@@ -88,6 +89,25 @@ def test_each_distinct_usable_sentence_is_embedded_once(split_lake):
     assert vectors["encoder"].str.startswith("all-MiniLM-L6-v2/").all()
 
 
+def test_each_distinct_usable_sentence_gets_its_aspect_terms_once(split_lake):
+    config, result = split_lake
+    sentences = read_table(config.lake, "silver.review_sentences")
+    aspects = read_table(config.lake, "silver.sentence_aspects")
+    usable = sentences[sentences["n_words"].between(4, 40)]
+    assert set(aspects["sentence_hash"]) == set(usable["sentence_hash"])
+    assert len(aspects) == result.details["sentences_aspect_searched"]
+    terms = dict(zip(usable["sentence"], usable["sentence_hash"].map(
+        dict(zip(aspects["sentence_hash"], aspects["aspect_terms"].map(list), strict=True))), strict=True))
+    # Its quality is tested on real sentences (tests/test_aspects.py); here: the terms are stored per sentence,
+    # as written in it.
+    assert "batteries" in terms["The batteries last for weeks."]
+    assert terms["Would not buy again."] == []
+    assert all(term in sentence.lower() for sentence, found in terms.items() for term in found)
+    store = ModelStore(config.lake, "aspects")
+    assert aspects["extractor"].eq(store.current()).all()
+    assert store.metadata(store.current())["kind"] == "aspect-term-extractor"
+
+
 def test_fitted_pipeline_is_versioned_in_the_lake_and_reused(split_lake, spark):
     config, _result = split_lake
     store = ModelStore(config.lake, "sentences")
@@ -100,7 +120,9 @@ def test_fitted_pipeline_is_versioned_in_the_lake_and_reused(split_lake, spark):
     again = run_pipeline(config, RunParams(stages=("sentences",)), say=lambda _m: None, run_id="again")
     assert again[0].status == "succeeded"
     assert again[0].result.details["reviews"] == 0 and again[0].result.details["sentences_embedded"] == 0
+    assert again[0].result.details["sentences_aspect_searched"] == 0
     assert store.current() == version and store.versions() == [version]
+    assert len(ModelStore(config.lake, "aspects").versions()) == 1    # trained once
 
 
 def test_a_changed_review_replaces_its_sentences_and_only_new_sentences_are_embedded(split_lake, spark, module_lake):
@@ -119,4 +141,5 @@ def test_a_changed_review_replaces_its_sentences_and_only_new_sentences_are_embe
     assert len(rows[rows["review_id"] == "r3"]) == 2           # other reviews untouched
     after = read_table(config.lake, "silver.sentence_vectors")
     assert outcome.result.details["sentences_embedded"] == 1    # the first sentence already had a vector
+    assert outcome.result.details["sentences_aspect_searched"] == 1
     assert len(after) == len(before) + 1

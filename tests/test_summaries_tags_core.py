@@ -1,8 +1,9 @@
 """Summarizer, tag miner and tag search cores on hand-written sentence rows of one product (no Spark).
 
-The rows look like silver.review_sentences after the sentences stage: a sentence, the keyphrases YAKE
-proposed for it, its lexicon polarity, the review's date and tone. They are written here by hand, not by the
-synthetic generator, so the expected tags are what a reader of these sentences would call the aspects.
+The rows look like silver.review_sentences after the sentences stage: a sentence, the aspect terms proposed
+for it (silver.sentence_aspects), its lexicon polarity, the review's date and tone. They are written here by
+hand, not by the synthetic generator, so the expected tags are what a reader of these sentences would call
+the aspects.
 """
 
 from datetime import date
@@ -17,7 +18,7 @@ from udfs.sentences import usable, usable_sentences
 from udfs.summarizer import summarize
 from udfs.tag_search import TagSearch, TagVectors
 
-# (sentence, keyphrases, lexicon polarity): a kettle whose lid is praised and whose handle gets hot.
+# (sentence, proposed aspect terms, lexicon polarity): a kettle whose lid is praised and whose handle gets hot.
 PRAISE = [
     ("The lid opens with one finger and closes tight.", ["lid", "finger"], 0.4),
     ("I love how the lid never drips when I pour.", ["lid", "pour"], 0.6),
@@ -26,7 +27,7 @@ PRAISE = [
 ]
 COMPLAINTS = [
     ("The handle gets far too hot to hold after boiling.", ["handle", "boiling"], -0.5),
-    ("Sadly the handle burned me twice this week.", ["handle", "week"], -0.6),
+    ("Sadly the handle burned me twice this week.", ["handle"], -0.6),
     ("The handle smells bad when it heats up.", ["handle", "heats"], -0.5),
 ]
 
@@ -34,10 +35,10 @@ COMPLAINTS = [
 def _rows(groups, start=date(2023, 1, 1), prefix="r") -> pd.DataFrame:
     rows = []
     for i in range(30):
-        sentence, keyphrases, lexicon = groups[i % len(groups)]
+        sentence, proposed, lexicon = groups[i % len(groups)]
         tone = 0.6 if lexicon > 0 else -0.6
         rows.append({"review_id": f"{prefix}{i}", "review_date": date.fromordinal(start.toordinal() + 7 * i),
-                     "sentence": sentence, "keyphrases": keyphrases, "lexicon_polarity": lexicon, "tone": tone})
+                     "sentence": sentence, "aspect_terms": proposed, "lexicon_polarity": lexicon, "tone": tone})
     return pd.DataFrame(rows)
 
 
@@ -75,8 +76,8 @@ def test_usable_sentences_blend_the_lexicon_with_the_reviews_tone():
 
 
 def test_candidates_are_ranked_by_how_many_sentences_propose_them_and_judging_words_dropped():
-    keyphrases = [["handle", "great"], ["handle", "lid"], ["lid", "the lid"], ["handle"], None, ["excellent"]]
-    assert candidate_phrases(keyphrases, TagSettings()) == ["handle", "lid"]
+    proposed = [["handle", "great"], ["handle", "lid"], ["lid", "the lid"], ["handle"], None, ["excellent"]]
+    assert candidate_phrases(proposed, TagSettings()) == ["handle", "lid"]
 
 
 def test_tags_are_the_discussed_parts_with_the_sign_of_what_is_said_about_them():

@@ -1,6 +1,6 @@
-"""Tags of one product from its review sentences (plain Python): the YAKE keyphrases Spark NLP proposed for
-them (silver.review_sentences.keyphrases), filtered to aspect-like noun phrases, merged by lemma and by
-embedding, then counted, scored for sentiment and trend.
+"""Tags of one product from its review sentences (plain Python): the aspect terms udfs.aspects found in them
+(silver.sentence_aspects), filtered to aspect-like noun phrases, merged by lemma and by embedding, then counted,
+scored for sentiment and trend.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from udfs.sentences import sentiment_words, words
+from udfs.sentences import english_stop_words, sentiment_words, words
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class TagSettings:
 
     max_tags: int = 15
     max_words: int = 3
-    yake_candidates: int = 40
+    max_candidates: int = 40
     min_mentions: int = 2
     merge_similarity: float = 0.85     # cosine above which two tags are one (MiniLM)
     subsumed_share: float = 0.8        # a word whose mentions are mostly inside a longer tag is dropped
@@ -31,19 +31,7 @@ class TagSettings:
     min_determiner_share: float = 0.3
 
 
-# Words that are never a product aspect on their own, however often reviewers write them.
-GENERIC_WORDS = frozenset("""
-product item thing things stuff one ones review reviews star stars time times week weeks month months year years
-day days lot bit way use using used buy bought purchase purchased order ordered recommend recommended money
-expectations job sale reading old new wife husband son daughter mom dad office roommate half early late package
-packaged arrived someone anything everything nothing something people star-rating returning return real
-""".split())
-STOP_WORDS = frozenset("""
-a an the and or but of to in on for with at by from as is are was were be been it its this that these those my
-your their our his her i you he she we they me them not no so very too just really also than then there here
-what which who would could should will can do does did has have had after before about into over under again
-work works worked working fell stopped broke came went letdown disappointment
-""".split())
+CANDIDATES = "aspect_terms"   # chosen over YAKE's "keyphrases" on the real sets (bench/text_quality_real.py)
 DETERMINERS = r"(?:the|its|this|that|my|our|their|your|his|her|a|an)"
 STRONG_VALENCE = 2.0     # VADER valence of words that judge ("great", "terrible"), unlike "comfort" (1.5)
 
@@ -61,15 +49,14 @@ def lemma(phrase: str) -> str:
 
 
 def is_aspect_like(phrase: str, max_words: int) -> bool:
-    """Noun-phrase-like: 1..max_words alphabetic words, no stop word, no judging word, not only generic words."""
+    """Noun-phrase-like: 1..max_words alphabetic words, no stop word (Spark ML's English list), no judging word
+    (VADER valence >= STRONG_VALENCE), not ending in a past participle (what an aspect did)."""
     tokens = phrase.split()
     if not 1 <= len(tokens) <= max_words or any(not re.fullmatch(r"[a-z][a-z-]+", t) for t in tokens):
         return False
-    if any(t in STOP_WORDS or t in sentiment_words(STRONG_VALENCE) for t in tokens):
+    if any(t in english_stop_words() or t in sentiment_words(STRONG_VALENCE) for t in tokens):
         return False
-    if len(tokens[-1]) > 4 and tokens[-1].endswith("ed"):  # "exceeded", "stopped": what an aspect did
-        return False
-    return not all(t in GENERIC_WORDS for t in tokens)
+    return not (len(tokens[-1]) > 4 and tokens[-1].endswith("ed"))   # "exceeded", "stopped"
 
 
 def determiner_share(phrase: str, lowered: np.ndarray, mask: np.ndarray | None = None) -> float:
@@ -81,15 +68,16 @@ def determiner_share(phrase: str, lowered: np.ndarray, mask: np.ndarray | None =
     return sum(bool(anchored.search(s)) for s in hits) / len(hits) if len(hits) else 0.0
 
 
-def candidate_phrases(keyphrases: Iterable[Iterable[str] | None], settings: TagSettings) -> list[str]:
-    """The product's aspect-like keyphrases, most often proposed first (YAKE scores each review on its own, so
-    a phrase proposed in many reviews is one the product's reviewers keep coming back to), lower-cased."""
+def candidate_phrases(proposals: Iterable[Iterable[str] | None], settings: TagSettings) -> list[str]:
+    """The product's aspect-like candidates (per sentence: its aspect terms, or YAKE keyphrases), most often
+    proposed first (a phrase proposed in many sentences is one the product's reviewers keep coming back to),
+    lower-cased."""
     proposed: Counter[str] = Counter()
-    for phrases in keyphrases:
+    for phrases in proposals:
         proposed.update({" ".join(words(p)) for p in (phrases if phrases is not None else ())})
     ranked = sorted((p for p in proposed if p and is_aspect_like(p, settings.max_words)),
                     key=lambda p: (-proposed[p], p))
-    return ranked[: settings.yake_candidates]
+    return ranked[: settings.max_candidates]
 
 
 def extend_phrase(phrase: str, lowered: np.ndarray, settings: TagSettings) -> str:
@@ -147,8 +135,9 @@ def nouns_of_product_frame(frame: pd.DataFrame) -> frozenset[str]:
 
 def product_tags(sentences: pd.DataFrame, settings: TagSettings, run_date: date,
                  embed: Callable[[list[str]], np.ndarray] | None = None,
-                 product: frozenset[str] = frozenset()) -> pd.DataFrame:
-    """Tags of one product from `sentences` (columns sentence, keyphrases, polarity, review_date, review_id).
+                 product: frozenset[str] = frozenset(), candidates: str = CANDIDATES) -> pd.DataFrame:
+    """Tags of one product from `sentences` (columns sentence, polarity, review_date, review_id and the candidate
+    column: `aspect_terms` from udfs.aspects, or `keyphrases` from YAKE).
     A phrase whose head is one of `product` (product_nouns) names the product, not an aspect of it ("my old
     blender" on a blender), and is no tag.
 
@@ -162,7 +151,7 @@ def product_tags(sentences: pd.DataFrame, settings: TagSettings, run_date: date,
     lowered = sentences["sentence"].str.lower().to_numpy()
     mentions: dict[str, np.ndarray] = {}
     written: dict[str, str] = {}   # lemma -> the form reviewers wrote ("small parts", not "small part")
-    for phrase in candidate_phrases(sentences["keyphrases"], settings):
+    for phrase in candidate_phrases(sentences[candidates], settings):
         if lemma(phrase).split()[-1] in product:
             continue
         phrase = extend_phrase(phrase, lowered, settings)

@@ -71,6 +71,26 @@ def usable_sentences(sentences: pd.DataFrame) -> pd.DataFrame:
 
 
 @cache
+def english_stop_words() -> frozenset[str]:
+    """Spark ML's English stop-word list (the one the sentences stage's StopWordsCleaner removes), read from
+    Spark's own MLlib jar: function words only, no content word such as 'system' or 'computer'."""
+    import os
+    import zipfile
+    from pathlib import Path
+
+    import pyspark
+    from pyspark.find_spark_home import _find_spark_home
+
+    # A Python worker may import pyspark from a zip, so the jar is looked up under SPARK_HOME as well.
+    homes = [Path(pyspark.__file__).parent, Path(os.environ.get("SPARK_HOME") or _find_spark_home())]
+    jar = next((j for home in homes for j in sorted((home / "jars").glob("spark-mllib_*.jar"))), None)
+    if jar is None:
+        raise RuntimeError(f"Spark's MLlib jar (its stop-word list) is not under {', '.join(map(str, homes))}")
+    with zipfile.ZipFile(jar) as archive:
+        return frozenset(archive.read("org/apache/spark/ml/feature/stopwords/english.txt").decode().split())
+
+
+@cache
 def sentiment_words(min_valence: float = 0.5) -> frozenset[str]:
     """Words whose VADER valence reaches `min_valence` in size (they judge an aspect, they are not one)."""
     return frozenset(word for word, valence in _vader().lexicon.items() if abs(valence) >= min_valence)
