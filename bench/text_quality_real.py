@@ -391,6 +391,60 @@ def print_tag_sentiment(by_set: dict[str, list[dict]]) -> None:
     print()
 
 
+def oposum_aspect_of(tag: str, segments: pd.DataFrame) -> str:
+    """The mapping rule: a tag names the gold aspect most often labelled on the product's segments that mention
+    it (mention_pattern, lower-cased text; a segment counts once per label; ties alphabetical); "None" when
+    that label is None or no segment mentions it."""
+    pattern = mention_pattern(tag)
+    labels = Counter(label for text, aspects in segments[["text", "aspects"]].itertuples(index=False)
+                     if pattern.search(text.lower()) for label in set(aspects))
+    if not labels:
+        return "None"
+    return sorted(labels.items(), key=lambda item: (-item[1], item[0]))[0][0]
+
+
+def print_oposum_tags(data: Path, sentences: pd.DataFrame, settings) -> None:
+    """OPOSUM per product: share of its gold aspects (other than None, labelled on >= 2 of its segments) that a
+    tag maps to, and share of its tags that map to a gold aspect other than None."""
+    from udfs.encoder import embed_on_worker
+    from udfs.keyphrases import product_nouns, product_tags
+
+    segments = pd.DataFrame([{"product_id": r["review_id"].rsplit("-", 1)[0], "domain": r["domain"],
+                              "text": seg["text"], "aspects": seg["aspects"]}
+                             for r in json.loads((data / "oposum" / "aspect_segments.json").read_text())
+                             for seg in r["segments"]])
+    results: dict[str, list[tuple[int, int, int, int, float]]] = {}
+    for product_id, frame in sentences.groupby("product_id", sort=True):
+        mine = segments[segments["product_id"] == product_id]
+        usable = usable_sentences(frame.sort_values(["review_id", "sentence_idx"]))
+        # The category is the product's only name here (no titles): "bags_and_cases" -> bag, case.
+        product = product_nouns(None, mine["domain"].iloc[0].replace("_", " "))
+        counts = Counter(label for aspects in mine["aspects"] for label in set(aspects) if label != "None")
+        wanted = {label for label, n in counts.items() if n >= 2}
+        systems = {
+            "tags (product_tags)": product_tags(usable, settings, RUN_DATE, embed_on_worker, product)["tag"],
+            "tags from YAKE candidates instead (the previous design)":
+                product_tags(usable, settings, RUN_DATE, embed_on_worker, product, candidates="keyphrases")["tag"],
+        }
+        k = len(systems["tags (product_tags)"])
+        systems["baseline: frequent content lemmas (k = tags)"] = frequent_lemmas(usable, k)
+        for system, tags in systems.items():
+            mapped = [oposum_aspect_of(t, mine) for t in tags]
+            named = wanted & set(mapped)
+            results.setdefault(system, []).append(
+                (len(named), len(wanted), sum(m != "None" for m in mapped), len(mapped), float(k)))
+    print(f"| OPOSUM, {sentences['product_id'].nunique()} products: tags vs gold aspects (labelled on >= 2 "
+          "segments) | tags per product | share of gold aspects named by a tag | share of tags naming an aspect |")
+    print("|---|---|---|---|")
+    for system, rows in results.items():
+        named, wanted, real, total, _k = (sum(r[i] for r in rows) for i in range(5))
+        print(f"| {system} | {total / len(rows):.1f} | {named / max(wanted, 1):.3f} ({named} of {wanted}) | "
+              f"{real / max(total, 1):.3f} ({real} of {total}) |")
+    print("mapping rule: a tag names the gold aspect most often labelled on the product's segments that mention it "
+          "(whole word, last word singular or plural); None when that is None or no segment mentions it")
+    print()
+
+
 def first_words(sentences: list[str], n_words: int) -> str:
     return " ".join(" ".join(sentences).split()[:n_words])
 
@@ -490,6 +544,7 @@ def main() -> None:
     print_tag_sentiment(by_set)
     if args.group_sizes:
         print_group_sizes(semeval, sentences[is_semeval], config.tags, tuple(args.group_sizes))
+    print_oposum_tags(args.data, sentences[~is_semeval], config.tags)
     print_summaries(oposum, gold_summaries, sentences[~is_semeval], config)
     print(f"<!-- total {time.perf_counter() - started:.0f}s -->")
 

@@ -20,15 +20,15 @@ from udfs.tag_search import TagSearch, TagVectors
 
 # (sentence, proposed aspect terms, lexicon polarity): a kettle whose lid is praised and whose handle gets hot.
 PRAISE = [
-    ("The lid opens with one finger and closes tight.", ["lid", "finger"], 0.4),
-    ("I love how the lid never drips when I pour.", ["lid", "pour"], 0.6),
-    ("The lid seal is excellent and keeps it quiet.", ["lid", "quiet"], 0.7),
-    ("Water boils in about three minutes, which is fast.", ["water boils", "minutes"], 0.3),
+    ("The lid opens with one finger and closes tight.", ["lid"], 0.4),
+    ("I love how the lid never drips when I pour.", ["lid"], 0.6),
+    ("The lid seal is excellent and keeps it quiet.", ["lid", "excellent"], 0.7),
+    ("Water boils in about three minutes, which is fast.", [], 0.3),
 ]
 COMPLAINTS = [
-    ("The handle gets far too hot to hold after boiling.", ["handle", "boiling"], -0.5),
+    ("The handle gets far too hot to hold after boiling.", ["handle"], -0.5),
     ("Sadly the handle burned me twice this week.", ["handle"], -0.6),
-    ("The handle smells bad when it heats up.", ["handle", "heats"], -0.5),
+    ("The handle smells bad when it heats up.", ["the handle"], -0.5),
 ]
 
 
@@ -96,8 +96,8 @@ def test_the_product_itself_is_no_tag():
     assert product_nouns("Acme Steel Kettles 2", "Kitchen & Dining") == {"kettle", "kitchen", "dining"}
     old_kettle = ("The old kettle took twice as long as this.", ["old kettle"], -0.2)
     sentences = usable_sentences(_rows(PRAISE + COMPLAINTS + [old_kettle]))
-    # Without the product's name the phrase is a tag (extended by the word that always follows it).
-    assert "old kettle took" in set(product_tags(sentences, TagSettings(), date(2023, 12, 31))["tag"])
+    # Without the product's name the phrase is a tag.
+    assert "old kettle" in set(product_tags(sentences, TagSettings(), date(2023, 12, 31))["tag"])
     named = product_tags(sentences, TagSettings(), date(2023, 12, 31), product=product_nouns("Acme Kettle", None))
     assert set(named["tag"]) == {"lid", "handle"}
 

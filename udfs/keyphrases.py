@@ -28,7 +28,7 @@ class TagSettings:
     merge_similarity: float = 0.85     # cosine above which two tags are one (MiniLM)
     subsumed_share: float = 0.8        # a word whose mentions are mostly inside a longer tag is dropped
     trend_days: int = 30
-    min_determiner_share: float = 0.3
+    min_determiner_share: float = 0.0   # 0.3 kept YAKE's adverbs out; the extractor's terms need no such test
 
 
 CANDIDATES = "aspect_terms"   # chosen over YAKE's "keyphrases" on the real sets (bench/text_quality_real.py)
@@ -154,7 +154,8 @@ def product_tags(sentences: pd.DataFrame, settings: TagSettings, run_date: date,
     for phrase in candidate_phrases(sentences[candidates], settings):
         if lemma(phrase).split()[-1] in product:
             continue
-        phrase = extend_phrase(phrase, lowered, settings)
+        if candidates == "keyphrases":   # YAKE scores a compound's first word alone; the extractor tags spans
+            phrase = extend_phrase(phrase, lowered, settings)
         key = lemma(phrase)
         if key in mentions or key.split()[-1] in product:
             continue
