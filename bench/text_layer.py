@@ -40,7 +40,8 @@ from pathlib import Path
 BUILD_STAGES = ("ingest", "clean", "sentiment")
 DOWNSTREAM = ("summarize", "tags", "similarity")
 OPTIONS = {"sentiment_tier": "fast"}
-SENTENCE_TABLES = ("silver/review_sentences", "silver/sentence_vectors", "models/sentences")
+SENTENCE_TABLES = ("silver/review_sentences", "silver/sentence_vectors", "silver/sentence_aspects",
+                   "models/sentences", "models/aspects")
 # Everything summarize, tags and similarity write: neither arm may start with any of it.
 DOWNSTREAM_OUTPUTS = ("gold/product_summaries", "gold/product_tags", "gold/tag_vocabulary", "silver/product_vectors",
                       "gold/product_similarity", "models/tags", "models/similarity")
@@ -94,10 +95,10 @@ def copy_lake(source: Path, target: Path, remove: tuple[str, ...]) -> None:
 def phase_seconds(stage: dict) -> dict[str, float]:
     """The sentences stage's phases, from the elapsed time at each of its progress lines."""
     marks = {"fit": "fitted the Spark NLP", "split": "silver.review_sentences:",
-             "embed": "distinct sentences embedded"}
+             "embed": "distinct sentences embedded", "aspects": "searched for aspect terms"}
     at = {name: next((t for t, m in stage["said"] if text in m), None) for name, text in marks.items()}
     phases, previous = {}, 0.0
-    for name in ("fit", "split", "embed"):
+    for name in ("fit", "split", "embed", "aspects"):
         if at[name] is not None:
             phases[name] = at[name] - previous
             previous = at[name]
@@ -225,6 +226,7 @@ def sentences_table(stage: dict, details: dict) -> None:
     phases = phase_seconds(stage)
     labels = {"fit": "fit and save the Spark NLP pipeline", "split": "split, annotate and write the sentences",
               "embed": "find and embed the distinct sentences, merge the vectors",
+              "aspects": "train the aspect extractor (first run), tag the distinct sentences, merge the terms",
               "rest": "after the last progress line"}
     for name, value in phases.items():
         print(f"| {labels[name]} | {value:.1f} s ({value / seconds:.0%}) |")

@@ -2,10 +2,19 @@
 
     python bench/text_quality_real.py [--data ../shared/data/real] [--group 50] [--group-sizes 25 50 100 200]
 
-One Spark NLP pass (the sentences stage's pipeline fitted in-process: jobs.sentences.build_pipeline and
-transform; VADER per sentence by jobs.sentences.lexicon_polarity) over both sets, then the stages' own cores
-in plain Python. Nothing is sampled: every test sentence and every OPOSUM product is used (about 5-6 minutes
-on 2 busy cores, most of it the Spark session and the Spark NLP pass).
+The aspect extractor is trained in-process on the shipped training sentences (udfs.aspects.train_default:
+SemEval train and dev splits, never the test splits), then one Spark NLP pass (the sentences stage's
+pipeline fitted in-process: jobs.sentences.build_pipeline and transform; VADER per sentence by
+jobs.sentences.lexicon_polarity; the extractor's terms per sentence, as silver.sentence_aspects holds them)
+over both sets, then the stages' own cores in plain Python. Nothing is sampled: every test sentence and every
+OPOSUM product is used (about 2-4 minutes on 2 cores, most of it the Spark session, the Spark NLP pass and the
+training).
+
+0. Aspect-term extraction per sentence (SemEval TEST splits): the extractor's exact spans on the gold
+   tokenisation (the shared task's protocol: a predicted span counts when its start and end tokens equal a
+   gold term's), then, on the Spark NLP sentences, exact match keys per SemEval sentence (see the match rule
+   below) for the extractor as the pipeline runs it and for two baselines: YAKE's raw keyphrases, and those
+   left by the tag miner's aspect filter.
 
 1. Tags (absa_semeval/, TEST splits only: laptop14, and restaurant_union, the SemEval 2014-16 restaurant test
    sets). Each test sentence is a one-sentence review (its tokens joined and lightly detokenised), so YAKE
@@ -19,12 +28,13 @@ on 2 busy cores, most of it the Spark session and the Spark NLP pass).
    accepts one side's words as a contiguous run of the other's ("battery" ~ "battery life"). Micro-averaged
    over pseudo-products: precision = matching predictions / predictions, recall = matched distinct gold terms
    / distinct gold terms; "R of terms in >= 2 sentences" counts only gold terms written in at least two of
-   the pseudo-product's sentences (a tag needs min_mentions = 2). Systems on the same sentences: the tags;
-   YAKE's raw candidates (the keyphrases column) and the candidates left by the tag miner's aspect filter
-   (candidate_phrases), to show where recall goes; baseline "frequent content lemmas": the pseudo-product's
-   most frequent lemmas of the pipeline's lemmas column (Spark's English stop words removed; counted in
-   sentences, ties alphabetical), as many as it got tags; baseline "random tokens": as many of its distinct
-   tokens drawn uniformly (random.Random(0)).
+   the pseudo-product's sentences (a tag needs min_mentions = 2). Systems on the same sentences: the tags
+   (from the extractor's terms); the tags product_tags makes from YAKE's keyphrases instead (the previous
+   design); the extractor's raw terms; YAKE's raw candidates (the keyphrases column) and the candidates left
+   by the tag miner's aspect filter (candidate_phrases), to show where recall goes; baseline "frequent
+   content lemmas": the pseudo-product's most frequent lemmas of the pipeline's lemmas column (Spark's
+   English stop words removed; counted in sentences, ties alphabetical), as many as it got tags; baseline
+   "random tokens": as many of its distinct tokens drawn uniformly (random.Random(0)).
    Then, for every gold term written in >= 2 sentences, the first step of product_tags that loses it (the
    steps replayed with udfs.keyphrases' own functions), the most frequent tags that are no gold term, and the
    tag scores at several pseudo-product sizes (--group-sizes).
@@ -35,13 +45,20 @@ on 2 busy cores, most of it the Spark session and the Spark NLP pass).
    same figure and is not repeated. Shown instead: the majority class (always positive) on the same tags, and
    the VADER sign of the sentence for each positive or negative gold mention of those terms. A compound of
    exactly 0 counts as wrong.
-3. Summaries (oposum/: 60 products x 10 reviews, 3 gold extractive summaries of kind "all" per product). A
+3. OPOSUM tags (oposum/aspect_segments.json: every segment of every review labelled with aspect names of its
+   domain, or None): per product, the share of its gold aspects labelled on >= 2 of its segments that some tag
+   names, and the share of its tags that name an aspect other than None. Mapping rule (fixed, oposum_aspect_of):
+   a tag names the gold aspect most often labelled on the product's segments that mention it; None when that
+   is None or no segment mentions it. The product's name is its domain ("bags and cases"); no titles. The
+   same for the YAKE-candidate tags and the frequent-lemmas baseline.
+4. Summaries (oposum/: 60 products x 10 reviews, 3 gold extractive summaries of kind "all" per product). A
    review's text is its segments (aspect_segments.json) joined with spaces, in order; reviews in id order (no
    dates). The pipeline summary is jobs.summarize.summarize_product on the product's sentence rows (no
    ratings: the polarity is VADER alone). ROUGE-1/2/L F1 (rouge-score, use_stemmer=True) of each system
    against each gold summary, averaged over the 3 annotators, then over products. Baselines on the same usable
-   sentences, cut to exactly the pipeline summary's word count: lead (each review's first sentence in turn,
-   then the second sentences, ...) and random sentences (random.Random(0)). "gold vs other annotators" scores
+   sentences, cut to exactly the pipeline summary's word count: LexRank (lexrank_order: TF-IDF cosine graph,
+   threshold 0.1, damping 0.85, near-repeats skipped), lead (each review's first sentence in turn, then the
+   second sentences, ...) and random sentences (random.Random(0)). "gold vs other annotators" scores
    each gold summary against the other two: the agreement a system can hope for.
 """
 
@@ -449,6 +466,32 @@ def first_words(sentences: list[str], n_words: int) -> str:
     return " ".join(" ".join(sentences).split()[:n_words])
 
 
+def lexrank_order(sentences: list[str], threshold: float = 0.1, damping: float = 0.85) -> list[str]:
+    """LexRank (Erkan & Radev 2004): TF-IDF cosine graph of the product's sentences (edges above `threshold`),
+    PageRank scores by power iteration; sentences by score, a near-repeat (cosine >= 0.5 to one already taken)
+    skipped. Ties: text order."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    distinct = list(dict.fromkeys(sentences))
+    if len(distinct) < 2:
+        return distinct
+    vectors = TfidfVectorizer().fit_transform(distinct)
+    similarity = (vectors @ vectors.T).toarray()
+    graph = (similarity >= threshold).astype(float)
+    graph /= graph.sum(axis=1, keepdims=True)
+    score = np.full(len(distinct), 1 / len(distinct))
+    for _ in range(100):
+        updated = (1 - damping) / len(distinct) + damping * graph.T @ score
+        if np.abs(updated - score).sum() < 1e-8:
+            break
+        score = updated
+    taken: list[int] = []
+    for i in sorted(range(len(distinct)), key=lambda i: (-score[i], i)):
+        if all(similarity[i, j] < 0.5 for j in taken):
+            taken.append(i)
+    return [distinct[i] for i in taken]
+
+
 def lead_order(sentences: pd.DataFrame) -> list[str]:
     """Each review's first usable sentence in turn, then the second ones, ..."""
     ranked = sentences.assign(rank=sentences.groupby("review_id").cumcount())
@@ -469,8 +512,11 @@ def print_summaries(reviews: pd.DataFrame, gold: dict[str, list[str]], sentences
         summary = summarize_product(frame, config.summarize, config.tags, RUN_DATE)["summary"]
         pool = usable_sentences(frame.sort_values(["review_id", "sentence_idx"]))
         n_words = len(summary.split())
-        systems = {"pipeline (summarize_product)": summary, "lead (first sentences, same words)":
-                   first_words(lead_order(pool), n_words), "random sentences (seed 0, same words)":
+        systems = {"pipeline (summarize_product)": summary,
+                   "LexRank (TF-IDF graph, same words)": first_words(lexrank_order(pool["sentence"].tolist()),
+                                                                      n_words),
+                   "lead (first sentences, same words)": first_words(lead_order(pool), n_words),
+                   "random sentences (seed 0, same words)":
                    first_words(rng.sample(pool["sentence"].tolist(), len(pool)), n_words)}
         for system, text in systems.items():
             lengths.setdefault(system, []).append(len(text.split()))
@@ -490,7 +536,7 @@ def print_summaries(reviews: pd.DataFrame, gold: dict[str, list[str]], sentences
     print(f"| OPOSUM, {n_products} products, {len(reviews)} reviews, 3 gold summaries each | words (mean) | "
           "ROUGE-1 F1 | ROUGE-2 F1 | ROUGE-L F1 |")
     print("|---|---|---|---|---|")
-    for system in [*lengths][:3] + ["gold vs other annotators"]:
+    for system in [*lengths][:4] + ["gold vs other annotators"]:
         scores = table.loc[system]
         print(f"| {system} | {np.mean(lengths[system]):.0f} | {scores['rouge1']:.3f} | {scores['rouge2']:.3f} | "
               f"{scores['rougeL']:.3f} |")

@@ -283,7 +283,7 @@ def detect_anomalies(
 @app.command()
 def similar(
     product_id: Annotated[str | None, typer.Argument(help="Product whose neighbours to show")] = None,
-    text: Annotated[str | None, typer.Option("--text", help="Free text to match instead, e.g. 'quiet blender'")] = None,
+    text: Annotated[str | None, typer.Option("--text", help="Free text to match instead, e.g. 'quiet fan'")] = None,
     k: Annotated[int, typer.Option("--k", min=1, max=1000, help="Neighbours to return")] = 10,
     output: Annotated[str, typer.Option("--output", help="table, csv or json")] = "table",
     lake: LakeOption = None,
@@ -296,7 +296,7 @@ def similar(
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help="What to look for, e.g. 'quiet motor'")],
+    query: Annotated[str, typer.Argument(help="What to look for, e.g. 'bright screen'")],
     k: Annotated[int, typer.Option("--k", min=1, max=1000, help="Products to return")] = 10,
     output: Annotated[str, typer.Option("--output", help="table, csv or json")] = "table",
     lake: LakeOption = None,

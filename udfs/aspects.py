@@ -1,5 +1,5 @@
 """Aspect-term extraction (plain Python + scikit-learn): which words of a review sentence name an aspect of the
-product ("the battery life is great" -> "battery life").
+product ("the screen is bright but the keyboard flexes" -> "screen", "keyboard").
 
 A sequence tagger learned from labelled review sentences (the SemEval 2014-16 laptop and restaurant train and
 dev splits shipped in udfs/training_data/, see its LICENSE.md; never their test splits), not from a word list:
@@ -44,7 +44,7 @@ def _valence() -> dict[str, float]:
 @lru_cache(maxsize=100_000)
 def _word_classes(word: str) -> tuple[str, str]:
     """The parts of speech a word can take and its lemma (lemminflect's tables, no tagger: aspects are nouns,
-    and "battery" can only be one while "great" can be an adjective)."""
+    and "keyboard" can only be one while "bright" can be an adjective)."""
     from lemminflect import getAllLemmas
 
     lemmas = getAllLemmas(word)

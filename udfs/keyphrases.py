@@ -33,11 +33,11 @@ class TagSettings:
 
 CANDIDATES = "aspect_terms"   # chosen over YAKE's "keyphrases" on the real sets (bench/text_quality_real.py)
 DETERMINERS = r"(?:the|its|this|that|my|our|their|your|his|her|a|an)"
-STRONG_VALENCE = 2.0     # VADER valence of words that judge ("great", "terrible"), unlike "comfort" (1.5)
+STRONG_VALENCE = 2.0     # VADER valence of words that judge ("great", "terrible"), unlike "fresh" (1.3)
 
 
 def lemma(phrase: str) -> str:
-    """Singular form of the last word (enough to merge 'blades' with 'blade', 'batteries' with 'battery')."""
+    """Singular form of the last word (enough to merge 'keys' with 'key', 'dishes' with 'dish')."""
     *head, last = phrase.split()
     if last.endswith("ies") and len(last) > 4:
         last = last[:-3] + "y"
@@ -56,12 +56,12 @@ def is_aspect_like(phrase: str, max_words: int) -> bool:
         return False
     if any(t in english_stop_words() or t in sentiment_words(STRONG_VALENCE) for t in tokens):
         return False
-    return not (len(tokens[-1]) > 4 and tokens[-1].endswith("ed"))   # "exceeded", "stopped"
+    return not (len(tokens[-1]) > 4 and tokens[-1].endswith("ed"))   # "returned", "ordered"
 
 
 def determiner_share(phrase: str, lowered: np.ndarray, mask: np.ndarray | None = None) -> float:
-    """Share of the phrase's mentions that follow a determiner ("the motor", "its battery life"): aspects are
-    things reviewers talk about; "top notch" or "exceeded" never follow one. `mask`: mention_mask, if known."""
+    """Share of the phrase's mentions that follow a determiner ("the waiter", "its screen"): aspects are
+    things reviewers talk about; "very well" or "returned" never follow one. `mask`: mention_mask, if known."""
     pattern = mention_pattern(phrase)
     anchored = re.compile(rf"\b{DETERMINERS}\s+" + pattern.pattern.removeprefix(r"\b"))
     hits = lowered[mention_mask(phrase, lowered) if mask is None else mask]
@@ -81,7 +81,7 @@ def candidate_phrases(proposals: Iterable[Iterable[str] | None], settings: TagSe
 
 
 def extend_phrase(phrase: str, lowered: np.ndarray, settings: TagSettings) -> str:
-    """'play' -> 'play value' when the phrase is (almost) always followed by the same content word: keyphrase
+    """'touch' -> 'touch pad' when the phrase is (almost) always followed by the same content word: keyphrase
     extractors sometimes score a compound's first word alone."""
     if len(phrase.split()) >= settings.max_words:
         return phrase
@@ -120,7 +120,7 @@ def mention_mask(tag: str, lowered: np.ndarray) -> np.ndarray:
 
 def product_nouns(title: str | None, category: str | None) -> frozenset[str]:
     """Lemmas that name the product itself rather than a part of it: the head (last word) of its title and the
-    words of its category ("Acme Pro Blender 3" in "Kitchen" -> blender, kitchen)."""
+    words of its category ("Zen X14 Laptop" in "Computers" -> laptop, computers)."""
     title_words = words(title or "")
     head = [title_words[-1]] if title_words else []
     return frozenset(lemma(w) for w in [*head, *words(category or "")] if len(w) > 2)
@@ -139,7 +139,7 @@ def product_tags(sentences: pd.DataFrame, settings: TagSettings, run_date: date,
     """Tags of one product from `sentences` (columns sentence, polarity, review_date, review_id and the candidate
     column: `aspect_terms` from udfs.aspects, or `keyphrases` from YAKE).
     A phrase whose head is one of `product` (product_nouns) names the product, not an aspect of it ("my old
-    blender" on a blender), and is no tag.
+    laptop" on a laptop), and is no tag.
 
     Returns tag, weight (share of the product's sentences mentioning it), n_mentions (sentences), tag_sentiment
     (mean VADER polarity of those sentences), first_seen, trend (mention rate in the last `trend_days` minus the
@@ -164,7 +164,7 @@ def product_tags(sentences: pd.DataFrame, settings: TagSettings, run_date: date,
         if mask.sum() >= settings.min_mentions and \
                 determiner_share(phrase, lowered, mask) >= settings.min_determiner_share:
             mentions[key] = mask
-    # A word that mostly appears inside a longer tag ("battery" in "battery life") is not a tag of its own.
+    # A word that mostly appears inside a longer tag ("screen" in "screen resolution") is not a tag of its own.
     for short in [t for t in mentions if " " not in t]:
         for longer in [t for t in mentions if " " in t and short in t.split()]:
             overlap = (mentions[short] & mentions[longer]).sum() / mentions[short].sum()

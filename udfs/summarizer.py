@@ -1,9 +1,9 @@
 """Extractive summary of one product's reviews (plain Python): a 40-70-word paragraph (never over 80) of the
 product's most representative statements, plus pros and cons.
 
-Sentences come from udfs.sentences.review_sentences (PII-free, compressed, with polarity). Each distinct
-sentence is embedded with MiniLM; the product's review centroid is the mean embedding of all its sentences
-(each counted as often as reviewers wrote it). Selection is greedy maximal marginal relevance:
+Sentences come from silver.review_sentences through udfs.sentences.usable_sentences (PII-free, with
+polarity). Each distinct sentence is embedded with MiniLM; the product's review centroid is the mean embedding
+of all its sentences (each counted as often as reviewers wrote it). Selection is greedy maximal marginal relevance:
     gain = lam * centrality - (1 - lam) * max similarity to what is already chosen
            + ASPECT_BONUS if it names an aspect (tag) not yet covered, - COVERED_PENALTY if all it names is
            + AGREEMENT_BONUS * (+1 if it agrees with the reviews' majority tone on its aspects, -1 if not)
@@ -43,7 +43,7 @@ COVERED_PENALTY = 0.3
 MIN_GAIN = 0.05             # below this a statement only repeats: a shorter summary beats padding
 AGREEMENT_BONUS = 0.1
 BALANCE_WEIGHT = 0.3
-OPINION_BONUS = 0.05        # a summary states opinions; "I bought it for my son" is not one
+OPINION_BONUS = 0.05        # a summary states opinions; "We got this for our new apartment" is not one
 
 
 @dataclass
@@ -91,8 +91,8 @@ def summarize(sentences: pd.DataFrame, embed: Callable[[list[str]], np.ndarray],
     agreement = np.array([np.mean([1.0 if np.sign(polarity[i]) == np.sign(aspect_tone[a]) else -1.0
                                    for a in names[i]]) if names[i] else 0.0 for i in range(len(texts))])
 
-    # Opinions and aspect statements only ("I bought it for my son" says nothing about the product), unless the
-    # reviews hold nothing else.
+    # Opinions and aspect statements only ("We got this for our new apartment" says nothing about the product),
+    # unless the reviews hold nothing else.
     eligible = (np.abs(lexical) >= POLAR) | np.array([bool(n) for n in names])
     if not eligible.any():
         eligible[:] = True
