@@ -44,7 +44,9 @@ training).
    VADER compound of the sentences mentioning the tag: "VADER sign of the whole sentence" at tag level is the
    same figure and is not repeated. Shown instead: the majority class (always positive) on the same tags, and
    the VADER sign of the sentence for each positive or negative gold mention of those terms. A compound of
-   exactly 0 counts as wrong.
+   exactly 0 counts as wrong. Then every gold term mention of the full test splits in three classes (POS / NEG
+   / NEU): the mentioning sentence's VADER class (> 0.05, < -0.05, else neutral) against the majority class,
+   accuracy and macro-F1 (print_mention_polarity).
 3. OPOSUM tags (oposum/aspect_segments.json: every segment of every review labelled with aspect names of its
    domain, or None): per product, the share of its gold aspects labelled on >= 2 of its segments that some tag
    names, and the share of its tags that name an aspect other than None. Mapping rule (fixed, oposum_aspect_of):
@@ -378,6 +380,30 @@ def print_group_sizes(reviews: pd.DataFrame, sentences: pd.DataFrame, settings, 
     print()
 
 
+def print_mention_polarity(data: Path) -> None:
+    """Aspect polarity per gold term mention of the SemEval test splits (POS / NEG / NEU): the polarity a tag's
+    sentiment is built from (the mentioning sentence's VADER compound: > 0.05 positive, < -0.05 negative, else
+    neutral), against the majority class; accuracy and macro-F1 over the three classes."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    print("| set | system | gold term mentions | accuracy | macro-F1 (POS/NEG/NEU) |")
+    print("|---|---|---|---|---|")
+    for name, label in SEMEVAL_SETS.items():
+        gold, vader = [], []
+        for record in json.loads((data / "absa_semeval" / name / "test.json").read_text())["data"].values():
+            compound = polarity(detokenize(record["tokens"]))
+            predicted = "POS" if compound > 0.05 else "NEG" if compound < -0.05 else "NEU"
+            for _term, term_polarity in gold_terms(record["tokens"], record["labels"]):
+                gold.append(term_polarity)
+                vader.append(predicted)
+        majority = Counter(gold).most_common(1)[0][0]
+        for system, predicted in {"VADER compound of the mentioning sentence (what tag_sentiment averages)": vader,
+                                  f"majority class ({majority})": [majority] * len(gold)}.items():
+            print(f"| {label} | {system} | {len(gold):,} | {accuracy_score(gold, predicted):.3f} | "
+                  f"{f1_score(gold, predicted, average='macro', labels=['POS', 'NEG', 'NEU']):.3f} |")
+    print()
+
+
 def print_tag_sentiment(by_set: dict[str, list[dict]]) -> None:
     print("| set | system | unit | n | sign = gold polarity |")
     print("|---|---|---|---|---|")
@@ -588,6 +614,7 @@ def main() -> None:
     print_tag_table(by_set, args.group)
     print_losses(by_set)
     print_tag_sentiment(by_set)
+    print_mention_polarity(args.data)
     if args.group_sizes:
         print_group_sizes(semeval, sentences[is_semeval], config.tags, tuple(args.group_sizes))
     print_oposum_tags(args.data, sentences[~is_semeval], config.tags)
