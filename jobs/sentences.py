@@ -290,6 +290,7 @@ def run(ctx: StageContext) -> StageResult:
     n_extracted = complete_per_sentence(ctx, ASPECTS, "extractor", extractor_version,
                                         lambda batches: extract_partitions(batches, shipped), _ASPECT_ROWS,
                                         "searched for aspect terms")
+    shipped.unpersist()
     inserted = written.inserted if written else 0
     return StageResult(rows_in=n_reviews, rows_out=inserted + (written.updated if written else 0),
                        message=f"{n_reviews:,} reviews, {n_embedded:,} sentences embedded",
