@@ -40,13 +40,15 @@ training).
    tag scores at several pseudo-product sizes (--group-sizes).
 2. Tag sentiment (SemEval, the --group pseudo-products): for tags equal to a gold term with a majority
    polarity (positive vs negative mentions, neutral ones ignored, ties skipped), the share whose tag_sentiment
-   sign equals it. There is no review level here (no rating, no review tone), so tag_sentiment is the mean
-   VADER compound of the sentences mentioning the tag: "VADER sign of the whole sentence" at tag level is the
-   same figure and is not repeated. Shown instead: the majority class (always positive) on the same tags, and
-   the VADER sign of the sentence for each positive or negative gold mention of those terms. A compound of
-   exactly 0 counts as wrong. Then every gold term mention of the full test splits in three classes (POS / NEG
-   / NEU): the mentioning sentence's VADER class (> 0.05, < -0.05, else neutral) against the majority class,
-   accuracy and macro-F1 (print_mention_polarity).
+   sign equals it. There is no review level here (no rating, no review tone), so tag_sentiment is the mean of
+   the aspect sentiment classifier's score of the tag in each mentioning sentence (the sentence's VADER
+   compound where the extractor did not find the tag there). Baselines on the same tags: the same tags with
+   every mention's polarity the sentence's VADER compound (the previous design), the majority class (always
+   positive), and the VADER sign of the sentence for each positive or negative gold mention of those terms. A
+   score of exactly 0 counts as wrong. Then every gold term mention of the full test splits in three classes
+   (POS / NEG / NEU): the classifier on the gold term against the mentioning sentence's VADER class (> 0.05,
+   < -0.05, else neutral) and the majority class, accuracy and macro-F1 (print_mention_polarity); and OPOSUM's
+   2,018 polarity-labelled segments (print_segment_polarity).
 3. OPOSUM tags (oposum/aspect_segments.json: every segment of every review labelled with aspect names of its
    domain, or None): per product, the share of its gold aspects labelled on >= 2 of its segments that some tag
    names, and the share of its tags that name an aspect other than None. Mapping rule (fixed, oposum_aspect_of):
@@ -172,9 +174,9 @@ def oposum_reviews(data: Path) -> tuple[pd.DataFrame, dict[str, list[str]]]:
     return pd.DataFrame(reviews).sort_values("review_id", ignore_index=True), gold
 
 
-def split_sentences(reviews: pd.DataFrame, config, extractor) -> pd.DataFrame:
+def split_sentences(reviews: pd.DataFrame, config, models) -> pd.DataFrame:
     """silver.review_sentences-like rows of `reviews` from the fitted Spark NLP pipeline, with VADER and the
-    aspect extractor's terms (as silver.sentence_aspects would hold them)."""
+    aspect models' terms and term polarities (as silver.sentence_aspects would hold them)."""
     from jobs.sentences import build_pipeline, lexicon_polarity, transform
     from reviewlake.spark import get_spark
     from udfs.lemma_dictionary import write_lemma_dictionary
@@ -190,9 +192,10 @@ def split_sentences(reviews: pd.DataFrame, config, extractor) -> pd.DataFrame:
     rows = rows.sort_values(["review_id", "sentence_idx"], ignore_index=True)
     for column in ("tokens", "lemmas", "keyphrases"):
         rows[column] = rows[column].map(lambda v: list(v) if v is not None else [])
+    terms, term_polarity = models.analyse(rows["sentence"].tolist())
     return rows.assign(lexicon_polarity=lexicon_polarity(rows["sentence"]), review_date=REVIEW_DATE, review_ts=0,
-                       rating=np.nan, sentiment_score=np.nan, vector=None,
-                       aspect_terms=extractor.extract(rows["sentence"].tolist()))
+                       rating=np.nan, sentiment_score=np.nan, vector=None, aspect_terms=terms,
+                       aspect_polarity=term_polarity)
 
 
 def span_scores(predicted: list[set], gold: list[set]) -> dict[str, float]:
@@ -300,6 +303,9 @@ def tag_pseudo_products(reviews: pd.DataFrame, sentences: pd.DataFrame, settings
         tagged = {normalised(t) for t in tags["tag"]}
         out.append({"dataset": in_product["dataset"].iloc[0], "n_sentences": len(by_product[product_id]),
                     "n_usable": len(usable), "gold": set(mentions), "repeated": repeated, "tags": tags,
+                    # The same tags with the sentence's VADER as each mention's polarity (the previous design).
+                    "sentence_tone_tags": product_tags(usable.drop(columns="aspect_polarity"), settings, RUN_DATE,
+                                                       embed_on_worker),
                     "reviews": in_product,
                     "systems": {name: {normalised(p) for p in phrases} - {""} for name, phrases in systems.items()},
                     "lost": {t: where_lost(t, usable, tagged, settings) for t in repeated}})
@@ -380,27 +386,73 @@ def print_group_sizes(reviews: pd.DataFrame, sentences: pd.DataFrame, settings, 
     print()
 
 
-def print_mention_polarity(data: Path) -> None:
-    """Aspect polarity per gold term mention of the SemEval test splits (POS / NEG / NEU): the polarity a tag's
-    sentiment is built from (the mentioning sentence's VADER compound: > 0.05 positive, < -0.05 negative, else
-    neutral), against the majority class; accuracy and macro-F1 over the three classes."""
+def vader_class(text: str) -> str:
+    compound = polarity(text)
+    return "POS" if compound > 0.05 else "NEG" if compound < -0.05 else "NEU"
+
+
+def print_mention_polarity(data: Path, models) -> None:
+    """Aspect polarity per gold term mention of the SemEval test splits (POS / NEG / NEU): the aspect sentiment
+    classifier (udfs.aspect_sentiment, trained on the train splits) on the gold term, against the mentioning
+    sentence's VADER class (> 0.05 positive, < -0.05 negative, else neutral: what tag_sentiment averaged
+    before) and the majority class; accuracy and macro-F1 over the three classes."""
     from sklearn.metrics import accuracy_score, f1_score
+
+    from udfs.aspect_sentiment import training_terms
 
     print("| set | system | gold term mentions | accuracy | macro-F1 (POS/NEG/NEU) |")
     print("|---|---|---|---|---|")
     for name, label in SEMEVAL_SETS.items():
-        gold, vader = [], []
-        for record in json.loads((data / "absa_semeval" / name / "test.json").read_text())["data"].values():
-            compound = polarity(detokenize(record["tokens"]))
-            predicted = "POS" if compound > 0.05 else "NEG" if compound < -0.05 else "NEU"
-            for _term, term_polarity in gold_terms(record["tokens"], record["labels"]):
-                gold.append(term_polarity)
-                vader.append(predicted)
+        records = list(json.loads((data / "absa_semeval" / name / "test.json").read_text())["data"].values())
+        features, gold = training_terms(records)
+        vader = [vader_class(detokenize(r["tokens"])) for r in records
+                 for _ in gold_terms(r["tokens"], r["labels"])]
         majority = Counter(gold).most_common(1)[0][0]
-        for system, predicted in {"VADER compound of the mentioning sentence (what tag_sentiment averages)": vader,
-                                  f"majority class ({majority})": [majority] * len(gold)}.items():
+        for system, predicted in {"aspect sentiment classifier on the gold term (udfs.aspect_sentiment)":
+                                  models.sentiment.predict(features),
+                                  "baseline: VADER class of the mentioning sentence": vader,
+                                  f"baseline: majority class ({majority})": [majority] * len(gold)}.items():
             print(f"| {label} | {system} | {len(gold):,} | {accuracy_score(gold, predicted):.3f} | "
                   f"{f1_score(gold, predicted, average='macro', labels=['POS', 'NEG', 'NEU']):.3f} |")
+    print()
+
+
+def print_segment_polarity(data: Path, models) -> None:
+    """OPOSUM segment polarity (segment_polarity_discrete.json: 2,018 review segments labelled + / - / 0):
+    per segment, the aspect models' mean class probabilities over the terms the extractor finds in it (VADER's
+    class where it finds none), against VADER's class of the segment and the majority class; macro-F1."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from udfs.aspect_sentiment import CLASSES, term_features
+    from udfs.aspects import spans, tokenize
+
+    labels = {"+": "POS", "-": "NEG", "0": "NEU"}
+    segments = [(seg["text"], labels[seg["polarity"]])
+                for review in json.loads((data / "oposum" / "segment_polarity_discrete.json").read_text())
+                for seg in review["segments"]]
+    texts, gold = [t for t, _ in segments], [g for _, g in segments]
+    tokenised = [tokenize(t) for t in texts]
+    found = [spans(tags) for tags in models.extractor.tag(tokenised)]
+    vader = [vader_class(t) for t in texts]
+    targeted = []
+    for tokens, ranges, fallback in zip(tokenised, found, vader, strict=True):
+        if ranges:
+            mean = models.sentiment.probabilities([term_features(tokens, a, b) for a, b in ranges]).mean(axis=0)
+            targeted.append(CLASSES[int(mean.argmax())])
+        else:
+            targeted.append(fallback)
+    majority = Counter(gold).most_common(1)[0][0]
+    with_terms = np.array([bool(r) for r in found])
+    print(f"| OPOSUM segments ({len(gold):,}; {with_terms.mean():.0%} with an extracted term) | accuracy | "
+          "macro-F1 (POS/NEG/NEU) | macro-F1 on segments with a term |")
+    print("|---|---|---|---|")
+    for system, predicted in {"aspect sentiment (mean over the segment's terms; VADER where none)": targeted,
+                              "baseline: VADER class of the segment": vader,
+                              f"baseline: majority class ({majority})": [majority] * len(gold)}.items():
+        termed = [p for p, t in zip(predicted, with_terms, strict=True) if t]
+        print(f"| {system} | {accuracy_score(gold, predicted):.3f} | "
+              f"{f1_score(gold, predicted, average='macro', labels=['POS', 'NEG', 'NEU']):.3f} | "
+              f"{f1_score(np.array(gold)[with_terms], termed, average='macro', labels=['POS', 'NEG', 'NEU']):.3f} |")
     print()
 
 
@@ -414,19 +466,24 @@ def print_tag_sentiment(by_set: dict[str, list[dict]]) -> None:
             for terms in p["reviews"]["gold"]:
                 for key, label in terms:
                     votes.setdefault(key, Counter())[label] += 1
+            sentence_tone = dict(zip(p["sentence_tone_tags"]["tag"], p["sentence_tone_tags"]["tag_sentiment"],
+                                     strict=True))
             for tag, tag_sentiment in zip(p["tags"]["tag"], p["tags"]["tag_sentiment"], strict=True):
                 key, vote = normalised(tag), votes.get(normalised(tag), Counter())
                 if vote["POS"] == vote["NEG"]:
                     continue
                 majority = 1 if vote["POS"] > vote["NEG"] else -1
-                tag_rows.append((np.sign(tag_sentiment) == majority, majority == 1))
+                tag_rows.append((np.sign(tag_sentiment) == majority, majority == 1,
+                                 np.sign(sentence_tone.get(tag, 0.0)) == majority))
                 for text, terms in p["reviews"][["text", "gold"]].itertuples(index=False):
                     mention_rows += [np.sign(polarity(text)) == (1 if label == "POS" else -1)
                                      for term, label in terms if term == key and label in ("POS", "NEG")]
-        tag_rows = np.array(tag_rows, dtype=bool).reshape(-1, 2)
+        tag_rows = np.array(tag_rows, dtype=bool).reshape(-1, 3)
         label = SEMEVAL_SETS[name]
         print(f"| {label} | tag_sentiment sign | tag = a gold term with a majority polarity | {len(tag_rows)} | "
               f"{tag_rows[:, 0].mean():.3f} |")
+        print(f"| {label} | tag_sentiment sign from the sentences' VADER instead (the previous design) | same tags | "
+              f"{len(tag_rows)} | {tag_rows[:, 2].mean():.3f} |")
         print(f"| {label} | majority class (always positive) | same tags | {len(tag_rows)} | "
               f"{tag_rows[:, 1].mean():.3f} |")
         print(f"| {label} | VADER sign of the whole sentence | each positive/negative gold mention of those terms | "
@@ -590,12 +647,12 @@ def main() -> None:
     # The SemEval product_id is a placeholder: pseudo-products are assigned afterwards, once per group size.
     both = pd.concat([semeval[["review_id", "dataset", "text"]].rename(columns={"dataset": "product_id"}),
                       oposum[["review_id", "product_id", "text"]]])
-    from udfs.aspects import train_default
+    from udfs.aspect_sentiment import train_default_models
 
     trained = time.perf_counter()
-    extractor = train_default()
+    models = train_default_models()
     train_seconds = time.perf_counter() - trained
-    sentences = split_sentences(both, config, extractor)
+    sentences = split_sentences(both, config, models)
     split_seconds = time.perf_counter() - started - train_seconds
 
     print(f"machine: {os.cpu_count()} cores (os.cpu_count()); spark-nlp {version('spark-nlp')}, pyspark "
@@ -605,16 +662,18 @@ def main() -> None:
           f"OPOSUM {oposum['product_id'].nunique()} products, {len(oposum)} reviews (none sampled); "
           f"Spark NLP split them into {len(sentences):,} sentences in {split_seconds:.0f} s (incl. session start)")
     print()
-    print(f"aspect extractor: trained on the shipped SemEval TRAIN splits in {train_seconds:.0f} s")
+    print(f"aspect extractor and aspect sentiment: trained on the shipped SemEval TRAIN splits in "
+          f"{train_seconds:.0f} s")
     print()
-    print_extraction(args.data, sentences, extractor, config.tags)
+    print_extraction(args.data, sentences, models.extractor, config.tags)
     is_semeval = sentences["review_id"].isin(semeval["review_id"])
     products = tag_pseudo_products(semeval, sentences[is_semeval], config.tags, args.group)
     by_set = {name: [p for p in products if p["dataset"] == name] for name in SEMEVAL_SETS}
     print_tag_table(by_set, args.group)
     print_losses(by_set)
     print_tag_sentiment(by_set)
-    print_mention_polarity(args.data)
+    print_mention_polarity(args.data, models)
+    print_segment_polarity(args.data, models)
     if args.group_sizes:
         print_group_sizes(semeval, sentences[is_semeval], config.tags, tuple(args.group_sizes))
     print_oposum_tags(args.data, sentences[~is_semeval], config.tags)

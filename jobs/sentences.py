@@ -12,8 +12,9 @@ lake's model store and reused until its settings change.
 Then every distinct usable sentence (by SHA-256 of its text) without a vector from the current encoder is
 embedded once with MiniLM in a pandas UDF; summarize, tags and similarity read those vectors instead of
 embedding the same sentences again. Likewise every distinct usable sentence without aspect terms from the
-current extractor goes through udfs.aspects (a token classifier trained once per lake on the shipped labelled
-review sentences, kept in the model store): the tags and summaries count those terms.
+current aspect models goes through udfs.aspects (a token classifier trained once per lake on the shipped labelled
+review sentences, kept in the model store) and udfs.aspect_sentiment (how the sentence judges each term found,
+trained on the same sentences' term polarities): the tags count those terms and take their sentiment from them.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from reviewlake.config import SentenceSettings
 from reviewlake.context import StageContext, StageResult
 from reviewlake.model_store import ModelStore
 from reviewlake.spark import load_spark_nlp_pipeline
-from udfs.aspects import AspectExtractor, train_default, training_fingerprint
+from udfs.aspect_sentiment import AspectModels, models_fingerprint, train_default_models
 from udfs.lemma_dictionary import KEY_DELIMITER, VALUE_DELIMITER, write_lemma_dictionary
 
 REVIEWS, SENTENCES, VECTORS = "silver.reviews", "silver.review_sentences", "silver.sentence_vectors"
@@ -48,7 +49,8 @@ PIPELINE_SETTINGS = ("max_sentence_chars", "keyphrase_max_words", "keyphrases_pe
 _VECTOR_ROWS = StructType([StructField("sentence_hash", StringType(), False),
                            StructField("vector", ArrayType(FloatType(), False), False)])
 _ASPECT_ROWS = StructType([StructField("sentence_hash", StringType(), False),
-                           StructField("aspect_terms", ArrayType(StringType(), False), False)])
+                           StructField("aspect_terms", ArrayType(StringType(), False), False),
+                           StructField("aspect_polarity", ArrayType(FloatType(), False), False)])
 
 
 def build_pipeline(settings: SentenceSettings, lemma_dictionary: Path) -> Pipeline:
@@ -199,28 +201,32 @@ def not_yet_done(sentences: DataFrame, done: DataFrame | None, version_column: s
     return usable.join(current, "sentence_hash", "left_anti")
 
 
-def fitted_extractor(ctx: StageContext) -> tuple[AspectExtractor, str]:
-    """The lake's aspect extractor if trained on the current training data and features, else a new one."""
+def fitted_aspect_models(ctx: StageContext) -> tuple[AspectModels, str]:
+    """The lake's aspect models if trained on the current training data and features, else new ones."""
     store = ModelStore(ctx.lake_root, "aspects")
-    fingerprint = training_fingerprint()
+    fingerprint = models_fingerprint()
     current = store.current()
     if current and store.metadata(current).get("training_fingerprint") == fingerprint:
-        return AspectExtractor.load(store.path(current)), current
+        return AspectModels.load(store.path(current)), current
     store.discard_staging()
     started = time.perf_counter()
-    extractor = train_default()
-    version = store.save(extractor, {"kind": "aspect-term-extractor", "training_fingerprint": fingerprint})
-    store.promote(version, "aspect extractor trained")
-    ctx.say(f"  trained the aspect-term extractor in {time.perf_counter() - started:.1f}s as {version}")
-    return extractor, version
+    models = train_default_models()
+    version = store.save(models, {"kind": "aspect-term-extractor+aspect-sentiment",
+                                  "training_fingerprint": fingerprint})
+    store.promote(version, "aspect extractor and aspect sentiment trained")
+    ctx.say(f"  trained the aspect-term extractor and aspect sentiment in {time.perf_counter() - started:.1f}s "
+            f"as {version}")
+    return models, version
 
 
-def extract_partitions(batches: Iterator[pd.DataFrame], extractor) -> Iterator[pd.DataFrame]:
-    """mapInPandas body: (sentence_hash, sentence) -> (sentence_hash, aspect_terms); `extractor` a broadcast."""
+def extract_partitions(batches: Iterator[pd.DataFrame], models) -> Iterator[pd.DataFrame]:
+    """mapInPandas body: (sentence_hash, sentence) -> (sentence_hash, aspect_terms, aspect_polarity); `models`
+    a broadcast AspectModels."""
     for batch in batches:
         if not batch.empty:
-            yield pd.DataFrame({"sentence_hash": batch["sentence_hash"].to_numpy(),
-                                "aspect_terms": extractor.value.extract(batch["sentence"].tolist())})
+            terms, polarity = models.value.analyse(batch["sentence"].tolist())
+            yield pd.DataFrame({"sentence_hash": batch["sentence_hash"].to_numpy(), "aspect_terms": terms,
+                                "aspect_polarity": polarity})
 
 
 def complete_per_sentence(ctx: StageContext, table: str, version_column: str, version: str, compute,
@@ -285,8 +291,8 @@ def run(ctx: StageContext) -> StageResult:
     encoder, device = encoder_version(settings.device), settings.device
     n_embedded = complete_per_sentence(ctx, VECTORS, "encoder", encoder,
                                        lambda batches: embed_partitions(batches, device), _VECTOR_ROWS, "embedded")
-    extractor, extractor_version = fitted_extractor(ctx)
-    shipped = ctx.spark.sparkContext.broadcast(extractor)
+    models, extractor_version = fitted_aspect_models(ctx)
+    shipped = ctx.spark.sparkContext.broadcast(models)
     n_extracted = complete_per_sentence(ctx, ASPECTS, "extractor", extractor_version,
                                         lambda batches: extract_partitions(batches, shipped), _ASPECT_ROWS,
                                         "searched for aspect terms")

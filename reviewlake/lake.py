@@ -38,9 +38,13 @@ class Lake:
         return DeltaTable.isDeltaTable(self.spark, self.path(name))
 
     def ensure(self, name: str) -> DeltaTable:
-        """Create the table (schema, partitioning, properties from the registry) if it is missing."""
+        """Create the table (schema, partitioning, properties from the registry) if it is missing; add the
+        nullable columns the registry gained since an existing table was created (a column that must not be
+        null cannot be filled for old rows: that is an error naming the table to rebuild)."""
         spec = table_spec(name)
-        if not self.exists(name):
+        if self.exists(name):
+            self._add_new_columns(spec)
+        else:
             builder = (
                 DeltaTable.createIfNotExists(self.spark)
                 .location(self.path(name))
@@ -53,6 +57,18 @@ class Lake:
                 builder = builder.property(key, value)
             builder.execute()
         return DeltaTable.forPath(self.spark, self.path(name))
+
+    def _add_new_columns(self, spec: TableSpec) -> None:
+        present = set(DeltaTable.forPath(self.spark, self.path(spec.name)).toDF().columns)
+        added = [f for f in spec.schema.fields if f.name not in present]
+        if not added:
+            return
+        required = [f.name for f in added if not f.nullable]
+        if required:
+            raise RuntimeError(f"{spec.name}: the registry now requires columns {required} that the existing "
+                               "table lacks; rebuild the table (remove it and re-run its stage)")
+        columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in added)
+        self.spark.sql(f"ALTER TABLE delta.`{self.path(spec.name)}` ADD COLUMNS ({columns})")
 
     def read(self, name: str, version: int | None = None) -> DataFrame:
         """The table as of `version` (latest when None); an empty frame of the right schema if missing."""

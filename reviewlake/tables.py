@@ -53,7 +53,8 @@ REGISTRY: dict[str, TableSpec] = {
         TableSpec("silver.sentence_vectors", s.SENTENCE_VECTORS, ("sentence_hash",),
                   "MiniLM vector per distinct sentence text (sha-256), with the encoder it came from"),
         TableSpec("silver.sentence_aspects", s.SENTENCE_ASPECTS, ("sentence_hash",),
-                  "aspect terms per distinct sentence text (sha-256), with the extractor version that found them"),
+                  "aspect terms and their targeted polarity per distinct sentence text (sha-256), with the version of "
+                  "the models that found them"),
         TableSpec("silver.product_vectors", s.PRODUCT_VECTORS, ("product_id",),
                   "MiniLM vector per product (its newest reviews, title, tags), reused while its texts are unchanged"),
         TableSpec("gold.review_sentiment", s.REVIEW_SENTIMENT, ("review_id",), "sentiment label per review"),

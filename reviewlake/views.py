@@ -27,16 +27,18 @@ def with_product_names(reviews: DataFrame, products: DataFrame | None) -> DataFr
 def product_sentences(sentences: DataFrame, reviews: DataFrame, aspects: DataFrame | None = None) -> DataFrame:
     """silver.review_sentences rows of `reviews` with the review's product, time, date, rating and
     sentiment_score (`reviews`: silver.reviews columns plus sentiment_score, and product_title /
-    product_category when with_product_names added them), and aspect_terms from silver.sentence_aspects (null
-    where a sentence has none stored: outside the searched word counts, or no aspects table)."""
+    product_category when with_product_names added them), and aspect_terms and aspect_polarity from
+    silver.sentence_aspects (null where a sentence has none stored: outside the searched word counts, or no
+    aspects table)."""
     names = [c for c in ("product_title", "product_category") if c in reviews.columns]
     rows = (sentences.select("review_id", "sentence_idx", "sentence", "sentence_hash", "n_words", "keyphrases",
                              "lexicon_polarity")
             .join(reviews.select("review_id", "product_id", "review_ts", "review_date", "rating", "sentiment_score",
                                  *names), "review_id"))
     if aspects is None:
-        return rows.withColumn("aspect_terms", F.lit(None).cast("array<string>"))
-    return rows.join(aspects.select("sentence_hash", "aspect_terms"), "sentence_hash", "left")
+        return (rows.withColumn("aspect_terms", F.lit(None).cast("array<string>"))
+                .withColumn("aspect_polarity", F.lit(None).cast("array<float>")))
+    return rows.join(aspects.select("sentence_hash", "aspect_terms", "aspect_polarity"), "sentence_hash", "left")
 
 
 def with_newest_vectors(rows: DataFrame, vectors: DataFrame, per_product: int, min_words: int,

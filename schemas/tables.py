@@ -111,6 +111,8 @@ SENTENCE_ASPECTS = _schema(
     ("extractor", S, False),
     ("aspect_terms", ArrayType(S, False), False),
     ("run_id", S, True),
+    # Added after the table first shipped: nullable, so Lake.ensure adds it to existing tables.
+    ("aspect_polarity", ArrayType(FloatType(), False), True),
 )
 
 REVIEW_SENTIMENT = _schema(

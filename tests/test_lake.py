@@ -5,6 +5,7 @@ from datetime import datetime
 import pytest
 from deltalake import DeltaTable
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from reviewlake.tables import REGISTRY
 
@@ -59,3 +60,16 @@ def test_extra_columns_are_refused_not_dropped(spark, lake):
 def test_unknown_merge_mode(spark, lake):
     with pytest.raises(ValueError, match="merge mode"):
         lake.merge("silver.products", _products(spark, []), mode="replace")
+
+
+def test_a_table_created_before_a_nullable_column_was_added_gains_it(spark, lake):
+    """silver.sentence_aspects got aspect_polarity after lakes already held the table: the next write adds the
+    column (null for the old rows) instead of failing the MERGE."""
+    name = "silver.sentence_aspects"
+    schema = REGISTRY[name].schema
+    old_schema = StructType([f for f in schema.fields if f.name != "aspect_polarity"])
+    spark.createDataFrame([("h1", "v1", ["screen"], "r1")], old_schema).write.format("delta").save(lake.path(name))
+    new_rows = spark.createDataFrame([("h2", "v2", ["keyboard"], "r2", [-0.5])], schema)
+    lake.merge(name, new_rows)
+    stored = {r["sentence_hash"]: r["aspect_polarity"] for r in lake.read(name).collect()}
+    assert stored == {"h1": None, "h2": [-0.5]}

@@ -105,7 +105,12 @@ def test_each_distinct_usable_sentence_gets_its_aspect_terms_once(split_lake):
     assert all(term in sentence.lower() for sentence, found in terms.items() for term in found)
     store = ModelStore(config.lake, "aspects")
     assert aspects["extractor"].eq(store.current()).all()
-    assert store.metadata(store.current())["kind"] == "aspect-term-extractor"
+    assert store.metadata(store.current())["kind"] == "aspect-term-extractor+aspect-sentiment"
+    # One targeted polarity per term (its quality: tests/test_aspect_sentiment.py).
+    polarity = dict(zip(aspects["sentence_hash"], aspects["aspect_polarity"].map(list), strict=True))
+    assert all(len(polarity[h]) == len(t) for h, t in zip(aspects["sentence_hash"], aspects["aspect_terms"],
+                                                            strict=True))
+    assert all(-1 <= p <= 1 for values in polarity.values() for p in values)
 
 
 def test_fitted_pipeline_is_versioned_in_the_lake_and_reused(split_lake, spark):

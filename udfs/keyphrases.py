@@ -14,7 +14,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from udfs.sentences import english_stop_words, sentiment_words, words
+from udfs.sentences import english_stop_words, sentiment_words, with_tone, words
 
 
 @dataclass(frozen=True)
@@ -142,8 +142,8 @@ def product_tags(sentences: pd.DataFrame, settings: TagSettings, run_date: date,
     laptop" on a laptop), and is no tag.
 
     Returns tag, weight (share of the product's sentences mentioning it), n_mentions (sentences), tag_sentiment
-    (mean VADER polarity of those sentences), first_seen, trend (mention rate in the last `trend_days` minus the
-    rate before, per sentence; null without sentences in either window).
+    (mean over those sentences of how each judges the tag: mention_polarity), first_seen, trend (mention rate in
+    the last `trend_days` minus the rate before, per sentence; null without sentences in either window).
     """
     columns = ["tag", "weight", "n_mentions", "tag_sentiment", "first_seen", "trend"]
     if sentences.empty:
@@ -181,12 +181,33 @@ def product_tags(sentences: pd.DataFrame, settings: TagSettings, run_date: date,
     rows = []
     for tag in ranked:
         mask = mentions[tag]
+        judged = mention_polarity(sentences[mask], tag)
         before, now = (~recent).sum(), recent.sum()
         trend = (mask[recent].sum() / now - mask[~recent].sum() / before) if before and now else None
         rows.append({"tag": written[tag], "weight": float(mask.mean()), "n_mentions": int(mask.sum()),
-                     "tag_sentiment": float(sentences["polarity"].to_numpy()[mask].mean()),
+                     "tag_sentiment": float(judged.mean()),
                      "first_seen": min(d for d in dates[mask] if d is not None), "trend": trend})
     return pd.DataFrame(rows, columns=columns)
+
+
+def mention_polarity(mentioning: pd.DataFrame, tag: str) -> pd.Series:
+    """How each sentence judges `tag`: the targeted polarity the aspect models gave the term (aspect_polarity,
+    for the aspect_terms equal to the tag by lemma) where the sentence has one, else the sentence's polarity
+    (lexicon, or lexicon and review tone); either way blended with the review's tone (`tone`) when known."""
+    if "aspect_polarity" not in mentioning or mentioning.empty:
+        return mentioning["polarity"].astype(float)
+    key = lemma(tag)
+
+    def targeted(terms, polarities) -> float:
+        if terms is None or polarities is None:
+            return np.nan
+        hits = [p for t, p in zip(terms, polarities, strict=True) if lemma(" ".join(words(t)) or "-") == key]
+        return float(np.mean(hits)) if hits else np.nan
+
+    term_level = pd.Series([targeted(t, p) for t, p in zip(mentioning["aspect_terms"], mentioning["aspect_polarity"],
+                                                           strict=True)], index=mentioning.index, dtype=float)
+    tone = mentioning["tone"] if "tone" in mentioning else pd.Series(np.nan, index=mentioning.index)
+    return with_tone(term_level, pd.to_numeric(tone, errors="coerce")).fillna(mentioning["polarity"]).astype(float)
 
 
 def _merge_similar(ranked: list[str], mentions: dict[str, np.ndarray], embed, threshold: float) -> list[str]:

@@ -56,6 +56,11 @@ def review_tone(rating: pd.Series, sentiment_score: pd.Series | None = None) -> 
     return stars if sentiment_score is None else pd.to_numeric(sentiment_score, errors="coerce").fillna(stars)
 
 
+def with_tone(lexical: pd.Series, tone: pd.Series) -> pd.Series:
+    """A sentence-level (or term-level) lexical polarity blended with its review's tone where that is known."""
+    return (LEXICON_SHARE * lexical + REVIEW_SHARE * tone).where(tone.notna(), lexical)
+
+
 def usable_sentences(sentences: pd.DataFrame) -> pd.DataFrame:
     """The quotable rows (PII-free, 4-40 words) of silver.review_sentences rows carrying `sentence`,
     `lexicon_polarity` and optionally the review's `tone`; adds polarity (the lexicon blended with the tone)
@@ -66,8 +71,7 @@ def usable_sentences(sentences: pd.DataFrame) -> pd.DataFrame:
     if missing.any():   # rows the sentences stage left unscored only: VADER is the cost here
         lexical[missing] = kept.loc[missing, "sentence"].map(polarity)
     tone = pd.to_numeric(kept["tone"], errors="coerce") if "tone" in kept else pd.Series(np.nan, index=kept.index)
-    blended = (LEXICON_SHARE * lexical + REVIEW_SHARE * tone).where(tone.notna(), lexical)
-    return kept.assign(polarity=blended.astype(float), lexical_polarity=lexical.astype(float))
+    return kept.assign(polarity=with_tone(lexical, tone).astype(float), lexical_polarity=lexical.astype(float))
 
 
 @cache
