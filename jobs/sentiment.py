@@ -10,6 +10,7 @@ candidate, which runs in the JVM, scores through its fitted PipelineModel instea
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +34,8 @@ TIERS = ("fast", "transformer", "auto")
 # Tiers are about scoring cost: Vivekn is naive Bayes over word 1-3-grams in the JVM, no encoder, so it costs
 # what the n-gram model costs and competes with it in the fast tier.
 TIER_OF_KIND = {"ngram": "fast", "vivekn": "fast", "encoder_head": "transformer", "finetuned": "transformer",
-                "vader": "lexicon"}
+                "vader": "lexicon", "base_ngram": "base"}
+COLD_START = ("base", "vader")
 LEXICON_VERSION = "vader-3.3.2"
 
 _PREDICTION = StructType([StructField("label", StringType()), StructField("score", DoubleType()),
@@ -377,6 +379,23 @@ def _lexicon_model_dir(store: ModelStore) -> str:
     return str(store.path(LEXICON_VERSION))
 
 
+def cold_start_model(store: ModelStore, settings: SentimentSettings, cache_dir: Path) -> tuple[str, str]:
+    """(model directory, why) for a lake with too few rated reviews: the base model built into the cache
+    (installed into the lake's model store under its own version), else the VADER lexicon."""
+    from reviewlake.base_sentiment import cached_model
+
+    if settings.cold_start not in COLD_START:
+        raise UserError(f"[sentiment] cold_start must be one of {', '.join(COLD_START)}, not {settings.cold_start!r}")
+    built = cached_model(cache_dir) if settings.cold_start == "base" else None
+    if built is None:
+        why = ("VADER lexicon (asked for)" if settings.cold_start == "vader" else
+               "VADER lexicon: no base model is built (`reviewlake base-model` builds it from the real data)")
+        return _lexicon_model_dir(store), why
+    if built.name not in store.versions():
+        shutil.copytree(built, store.path(built.name))
+    return str(store.path(built.name)), f"base model {built.name}"
+
+
 def run(ctx: StageContext) -> StageResult:
     """Pick (train, or reuse) the scoring model, then score new/changed silver reviews into gold."""
     options = ctx.params.options
@@ -394,10 +413,10 @@ def run(ctx: StageContext) -> StageResult:
         model_dir = str(store.resolve(options["sentiment_model"]))
         details["model_source"] = "given"
     elif n_labelled < settings.min_rated_reviews:
-        model_dir = _lexicon_model_dir(store)
-        details["model_source"] = "cold_start"
-        ctx.say(f"  cold start: {n_labelled:,} rated reviews < {settings.min_rated_reviews:,}; "
-                "scoring with the VADER lexicon")
+        model_dir, cold_start = cold_start_model(store, settings, ctx.config.cache_dir)
+        details.update(model_source="cold_start", cold_start=cold_start)
+        ctx.say(f"  cold start: {n_labelled:,} rated reviews < {settings.min_rated_reviews:,}; scoring with the "
+                f"{cold_start}")
     else:
         if _needs_training(store, n_labelled, settings, bool(options.get("retrain"))):
             details["training"] = train_and_promote(ctx, silver, store, tier, n_labelled)
@@ -424,8 +443,8 @@ def run(ctx: StageContext) -> StageResult:
     details.update({"model_version": model_version, "scored": n_scored, "scoring_seconds": round(seconds, 1),
                     "reviews_per_second": round(rate)})
     ctx.say(f"  scored {n_scored:,} reviews with {model_version} in {seconds:.1f}s ({rate:,.0f} reviews/s)")
-    message = f"model {model_version}" + (" (cold start: VADER lexicon)" if details["model_source"] == "cold_start"
-                                          else "")
+    message = f"model {model_version}" + (f" (cold start: {details['cold_start']})"
+                                          if details["model_source"] == "cold_start" else "")
     return StageResult(rows_in=n_scored, rows_out=n_scored, message=message, details=details)
 
 

@@ -228,6 +228,28 @@ def jars(quiet: Annotated[bool, typer.Option("--quiet", help="Print nothing when
         console.print(f"{', '.join(jar_coordinates())}: {len(paths)} jars cached under {config.cache_dir}")
 
 
+@app.command("base-model")
+def base_model(
+    data: Annotated[Path | None, typer.Option(help="The real-data directory (default: shared/data/real above the "
+                                                   "project, or $REVIEWLAKE_REAL_DATA)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Print nothing when already built; skip silently "
+                                                        "without data")] = False,
+) -> None:
+    """Build the base sentiment model (cold start) from the real data into the cache (once; about a minute)."""
+    from reviewlake import base_sentiment
+
+    config = load_config()
+    data = data or base_sentiment.real_data_dir()
+    if data is None or not (data / base_sentiment.CORPUS).is_file():
+        if quiet:
+            return
+        raise UserError(f"no {base_sentiment.CORPUS} under {data or 'shared/data/real'}: pass --data DIR "
+                        "(cold start then uses the VADER lexicon)")
+    path = base_sentiment.build(data, config.cache_dir, say=console.print)
+    if not quiet:
+        console.print(f"base sentiment model: {path}")
+
+
 @app.command("detect-anomalies")
 def detect_anomalies(
     input: Annotated[Path, typer.Option("--input", help="CSV with a time column and a value column")],

@@ -33,7 +33,8 @@ class SentimentSettings:
     """Training, selection and scoring of the sentiment stage."""
 
     tier: str = "auto"                   # fast | transformer | auto
-    min_rated_reviews: int = 500         # below this: cold start with the VADER lexicon
+    min_rated_reviews: int = 500         # below this: cold start
+    cold_start: str = "base"             # base (the cached base model, VADER if none is built) | vader
     holdout_fraction: float = 0.2        # newest reviews held out (time split)
     eval_rows: int = 4_000               # holdout sample every candidate is scored on
     max_train_rows: int = 200_000        # n-gram model

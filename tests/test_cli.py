@@ -49,3 +49,11 @@ def test_sql_and_tables_read_the_lake_without_spark(spark, lake):
     result = reviewlake("sql", "SELECT product_id FROM silver.products", "--lake", str(lake.root), "--output", "csv")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["product_id", "p1"]
+
+
+def test_base_model_without_its_data_is_a_user_error(tmp_path):
+    result = reviewlake("base-model", "--data", str(tmp_path))
+    assert result.returncode == 2, result.stderr
+    assert "pass --data DIR" in result.stderr and "Traceback" not in result.stderr
+    quiet = reviewlake("base-model", "--data", str(tmp_path), "--quiet")   # ./dev on a machine without the data
+    assert quiet.returncode == 0 and quiet.stdout == ""

@@ -140,3 +140,20 @@ def test_cuda_encoder_matches_cpu():
     cpu = SentenceEncoder("cpu").encode(texts)
     gpu = SentenceEncoder("cuda").encode(texts)
     assert (cpu * gpu).sum(axis=1).min() > 0.98  # int8 CPU vs fp16 GPU: same direction
+
+
+def test_base_probabilities_known_answers():
+    """neutral = max(0, 1 - |p - 1/2| / band); the rest split p : 1 - p."""
+    probabilities = core.base_probabilities(np.array([0.5, 0.6, 0.9, 0.05]), 0.2)
+    assert np.allclose(probabilities, [[0, 1, 0], [0.5 * 0.4, 0.5, 0.5 * 0.6], [0.1, 0, 0.9], [0.95, 0, 0.05]])
+
+
+def test_base_model_trains_on_polar_reviews_and_reads_the_undecided_as_neutral(tmp_path):
+    model = core.BaseModel.train(POSITIVE * 2 + NEGATIVE * 2, [2] * 10 + [0] * 10, neutral_band=0.2)
+    probe = ["excellent, love it", "awful, broke", "zzz qqq"]   # the last shares nothing with the training text
+    assert list(core.predict_frame(model, probe)["label"]) == ["positive", "negative", "neutral"]
+    loaded = _round_trip(model, tmp_path)
+    assert loaded.neutral_band == 0.2
+    assert np.array_equal(loaded.predict_proba(probe), model.predict_proba(probe))
+    with pytest.raises(ValueError, match="negative and positive"):
+        core.BaseModel.train(POSITIVE * 2, [2] * 10)

@@ -89,15 +89,41 @@ def test_udf_equals_the_plain_core(spark, sentiment_config, lake):
     assert np.allclose(scored["prob_positive"], expected["prob_positive"])
 
 
-def test_cold_start_uses_the_lexicon_and_says_so(spark, sentiment_config, lake):
-    config = replace(sentiment_config, sentiment=replace(sentiment_config.sentiment, min_rated_reviews=10**9))
+def test_cold_start_uses_the_lexicon_when_asked_and_says_so(spark, sentiment_config, lake):
+    config = replace(sentiment_config, sentiment=replace(sentiment_config.sentiment, min_rated_reviews=10**9,
+                                                         cold_start="vader"))
     result = _sentiment_run(config, "cold")
     assert result.details["model_source"] == "cold_start"
-    assert "cold start" in result.message
+    assert "cold start: VADER lexicon (asked for)" in result.message
     gold = DeltaTable(str(config.lake / "gold/review_sentiment")).to_pandas()
     assert (gold["model_version"] == sentiment.LEXICON_VERSION).all()
     ledger = DeltaTable(str(config.lake / "ops/pipeline_runs")).to_pandas()
     assert "cold start" in ledger[ledger["run_id"] == "cold"]["message"].iloc[0]
+
+
+def test_cold_start_uses_the_cached_base_model(spark, sentiment_config, lake, tmp_path):
+    """A base model in the cache (here a small one trained in the test, in the layout `reviewlake base-model`
+    writes) is installed into the lake's model store and scores every review; without one, the lexicon, and
+    the message says how to build it."""
+    cache = tmp_path / "cache"
+    config = replace(sentiment_config, cache_dir=cache,
+                     sentiment=replace(sentiment_config.sentiment, min_rated_reviews=10**9))
+    without = _sentiment_run(config, "no-base")
+    assert "no base model is built" in without.message
+
+    positive = ["great product, works perfectly", "love it, excellent quality"] * 5
+    negative = ["terrible, broke after a week", "awful quality, do not buy"] * 5
+    built = cache / "base-sentiment" / "base-ngram-2-test"
+    built.mkdir(parents=True)
+    core.BaseModel.train(positive + negative, [2] * 10 + [0] * 10).save(built)
+    (built / "metadata.json").write_text('{"kind": "base_ngram", "tier": "base", "version": "base-ngram-2-test"}')
+    result = _sentiment_run(config, "base")
+    assert result.details["cold_start"] == "base model base-ngram-2-test"
+    assert "cold start: base model base-ngram-2-test" in result.message
+    assert (ModelStore(config.lake, "sentiment").path("base-ngram-2-test") / "pipeline.joblib").is_file()
+    gold = DeltaTable(str(config.lake / "gold/review_sentiment")).to_pandas()
+    assert (gold["model_version"] == "base-ngram-2-test").all()
+    assert result.details["scored"] == len(gold)
 
 
 def test_given_model_version_is_used_and_unknown_is_a_user_error(spark, sentiment_config, lake):

@@ -1,7 +1,9 @@
 """Sentiment models and their plain-Python core (texts -> labels, probabilities, score).
 
 Models, all behind `SentimentModel`:
-- `LexiconModel`: VADER (lexicon shipped in the PyPI package); the cold-start fallback, no training.
+- `BaseModel`: the n-gram model trained once on a general corpus of rated reviews (reviewlake.base_sentiment),
+  for cold start; the corpus holds only negative and positive reviews, so neutral is a band around 50/50.
+- `LexiconModel`: VADER (lexicon shipped in the PyPI package); cold start when asked or without a base model.
 - `NgramModel`: TF-IDF word 1-2-grams + char 2-5-grams, class-balanced logistic regression (fast tier).
 - `EncoderHeadModel`: frozen all-MiniLM-L6-v2 embeddings + logistic head (transformer tier).
 - `FineTunedModel` (udfs/finetune.py): MiniLM fine-tuned end to end (transformer tier, needs torch).
@@ -150,6 +152,53 @@ class NgramModel(SentimentModel):
         return cls(joblib.load(Path(directory) / "pipeline.joblib"))
 
 
+class BaseModel(NgramModel):
+    """An n-gram model trained on negative and positive reviews only: P(positive | polar) = p; the closer p is
+    to 1/2, the more of the mass goes to neutral (neutral = max(0, 1 - |p - 1/2| / neutral_band)), the rest is
+    split p : 1 - p. The band is chosen once, on data that has neutral labels (reviewlake.base_sentiment)."""
+
+    kind = "base_ngram"
+
+    def __init__(self, pipeline=None, neutral_band: float = 0.2) -> None:
+        super().__init__(pipeline)
+        self.neutral_band = neutral_band
+
+    @classmethod
+    def train(cls, texts: Sequence[str], labels: Sequence[int], neutral_band: float = 0.2) -> BaseModel:
+        labels = np.asarray(labels)
+        if set(np.unique(labels)) != {NEGATIVE, POSITIVE}:
+            raise ValueError("the base model trains on negative and positive reviews only, both present")
+        return cls(NgramModel.train(texts, labels).pipeline, neutral_band)
+
+    def polar_positive(self, texts: Sequence[str]) -> np.ndarray:
+        """P(positive | negative or positive) per text."""
+        probabilities = super().predict_proba(texts)
+        return probabilities[:, POSITIVE] / np.clip(probabilities[:, POSITIVE] + probabilities[:, NEGATIVE], 1e-12,
+                                                    None)
+
+    def with_band(self, neutral_band: float) -> BaseModel:
+        return BaseModel(self.pipeline, neutral_band)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return base_probabilities(self.polar_positive(texts), self.neutral_band)
+
+    def save(self, directory: Path) -> None:
+        super().save(directory)
+        (Path(directory) / "base.json").write_text(json.dumps({"neutral_band": self.neutral_band}))
+
+    @classmethod
+    def load(cls, directory: Path) -> BaseModel:
+        band = json.loads((Path(directory) / "base.json").read_text())["neutral_band"]
+        return cls(NgramModel.load(directory).pipeline, band)
+
+
+def base_probabilities(polar_positive: np.ndarray, neutral_band: float) -> np.ndarray:
+    """(n, 3) probabilities from P(positive | polar) and the neutral band (see BaseModel)."""
+    p = np.asarray(polar_positive, dtype=float)
+    neutral = np.clip(1.0 - np.abs(p - 0.5) / neutral_band, 0.0, 1.0)
+    return np.stack([(1 - neutral) * (1 - p), neutral, (1 - neutral) * p], axis=1)
+
+
 class EncoderHeadModel(SentimentModel):
     """Frozen MiniLM embeddings -> logistic regression head (weights kept as plain arrays)."""
 
@@ -266,7 +315,7 @@ def model_class(kind: str) -> type[SentimentModel]:
         from udfs.finetune import FineTunedModel
 
         return FineTunedModel
-    classes = {c.kind: c for c in (LexiconModel, NgramModel, EncoderHeadModel)}
+    classes = {c.kind: c for c in (LexiconModel, NgramModel, BaseModel, EncoderHeadModel)}
     if kind not in classes:
         raise ValueError(f"unknown sentiment model kind {kind!r}")
     return classes[kind]

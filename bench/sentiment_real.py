@@ -1,0 +1,128 @@
+"""Cold-start sentiment on real reviews: the base model (reviewlake.base_sentiment) against the VADER lexicon it
+replaces, and the majority class, on every real set that has sentiment labels.
+
+    python bench/sentiment_real.py [--data ../shared/data/real]
+
+1. Blitzer cross-domain (books, dvd, electronics, kitchen; 1,000 negative and 1,000 positive reviews each):
+   the base model's recipe trained on three domains, tested on the fourth; binary macro-F1 (the set has no
+   neutral reviews). Issue target: >= 0.85 for a fine-tuned teacher, >= 0.82 for the fast tier.
+2. The base model trained on all of Blitzer (what `reviewlake base-model` builds), on sets it never saw:
+   All_Beauty and Appliances (5-core Amazon reviews, duplicates by normalised text removed, stars -> 3
+   classes), OPOSUM's polarity-labelled segments (+ / - / 0), VADER's rated Amazon snippets (sentence level:
+   the sign of the raters' mean; 0 left out) and the 150 star-rated OPOSUM reviews the neutral band is chosen
+   on (marked: not a held-out figure). 3-class macro-F1, binary macro-F1 (neutral rows left out, the larger of
+   P(negative) and P(positive)), Cohen's kappa.
+3. Throughput on one process: reviews per second on the All_Beauty texts, base model vs VADER.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import f1_score
+
+from reviewlake import base_sentiment
+from udfs import sentiment as core
+
+SEGMENT_LABELS = {"-": core.NEGATIVE, "0": core.NEUTRAL, "+": core.POSITIVE}
+
+
+def binary_macro_f1(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    polar = labels != core.NEUTRAL
+    predicted = np.where(probabilities[polar, core.POSITIVE] >= probabilities[polar, core.NEGATIVE], core.POSITIVE,
+                         core.NEGATIVE)
+    return float(f1_score(labels[polar], predicted, labels=[core.NEGATIVE, core.POSITIVE], average="macro"))
+
+
+def held_out_sets(data: Path) -> dict[str, pd.DataFrame]:
+    """name -> frame of text, label, on sets the base model never trains on."""
+    import json
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from bench.sentiment_quality_real import load
+
+    sets = {f"{path.name.split('_5')[0]} (all reviews)": load(path)[["text", "label"]]
+            for path in sorted(data.glob("*_5.json.gz"))}
+    reviews = json.loads((data / base_sentiment.BAND_DATA).read_text())
+    sets["OPOSUM segments"] = pd.DataFrame([{"text": s["text"], "label": SEGMENT_LABELS[s["polarity"]]}
+                                            for r in reviews for s in r["segments"]])
+    snippets = pd.read_csv(data / "sentiment" / "vader_amazon_review_snippets_groundtruth.tsv", sep="\t")
+    snippets = snippets[snippets["mean_sentiment"] != 0]
+    sets["VADER Amazon snippets (binary)"] = pd.DataFrame({
+        "text": snippets["text"].astype(str),
+        "label": np.where(snippets["mean_sentiment"] > 0, core.POSITIVE, core.NEGATIVE)})
+    sets["OPOSUM 150 reviews (the neutral band is chosen here)"] = base_sentiment.read_band_reviews(data)
+    return sets
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=base_sentiment.real_data_dir())
+    args = parser.parse_args()
+    # Kappa over three labels on the binary snippets: sklearn warns that no row is neutral; that is the point.
+    warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+    if args.data is None or not (args.data / base_sentiment.CORPUS).is_file():
+        parser.error("real data not found: pass --data or set REVIEWLAKE_REAL_DATA")
+    print(f"machine: {os.cpu_count()} cores (os.cpu_count()); command: python bench/sentiment_real.py "
+          f"{' '.join(sys.argv[1:])}".rstrip())
+    corpus = base_sentiment.read_corpus(args.data)
+    band_reviews = base_sentiment.read_band_reviews(args.data)
+    vader = core.LexiconModel()
+
+    print("\n| Blitzer cross-domain: test domain | n | base model recipe, trained on the other 3 | VADER |")
+    print("|---|---|---|---|")
+    scores = []
+    for domain in sorted(corpus["domain"].unique()):
+        train, test = corpus[corpus["domain"] != domain], corpus[corpus["domain"] == domain]
+        model = core.BaseModel.train(train["text"].tolist(), train["label"].to_numpy())
+        model = model.with_band(base_sentiment.choose_band(model, band_reviews)[0])
+        labels = test["label"].to_numpy()
+        mine = binary_macro_f1(labels, model.predict_proba(test["text"].tolist()))
+        lexicon = binary_macro_f1(labels, vader.predict_proba(test["text"].tolist()))
+        scores.append((mine, lexicon))
+        print(f"| {domain} | {len(test):,} | {mine:.3f} | {lexicon:.3f} |", flush=True)
+    mean = np.mean(scores, axis=0)
+    print(f"| mean | | **{mean[0]:.3f}** | {mean[1]:.3f} |")
+
+    started = time.perf_counter()
+    base = core.BaseModel.train(corpus["text"].tolist(), corpus["label"].to_numpy())
+    band, band_f1 = base_sentiment.choose_band(base, band_reviews)
+    base = base.with_band(band)
+    print(f"\nbase model: trained on all {len(corpus):,} Blitzer reviews in {time.perf_counter() - started:.0f} s; "
+          f"neutral band {band} (3-class macro-F1 {band_f1:.3f} on the 150 OPOSUM reviews)")
+    print("\n| set | n (neg/neu/pos) | system | 3-class macro-F1 | binary macro-F1 | kappa |")
+    print("|---|---|---|---|---|---|")
+    sets = held_out_sets(args.data)
+    for name, frame in sets.items():
+        labels = frame["label"].to_numpy()
+        mix = "/".join(str(int(c)) for c in np.bincount(labels, minlength=3))
+        majority = int(np.bincount(labels, minlength=3).argmax())
+        systems = {"base model": base.predict_proba(frame["text"].tolist()),
+                   "VADER (the previous cold start)": vader.predict_proba(frame["text"].tolist()),
+                   f"majority ({core.LABELS[majority]})": np.tile(np.eye(3)[majority], (len(frame), 1))}
+        three_class = (labels == core.NEUTRAL).any()
+        for system, probabilities in systems.items():
+            metrics = core.classification_metrics(labels, probabilities)
+            macro = f"{metrics['macro_f1']:.3f}" if three_class else "-"
+            print(f"| {name} | {len(frame):,} ({mix}) | {system} | {macro} | "
+                  f"{binary_macro_f1(labels, probabilities):.3f} | {metrics['cohen_kappa']:.3f} |", flush=True)
+
+    texts = sets[next(iter(sets))]["text"].tolist()
+    rates = {}
+    for system, model in {"base model": base, "VADER": vader}.items():
+        started = time.perf_counter()
+        model.predict_proba(texts)
+        rates[system] = len(texts) / (time.perf_counter() - started)
+    print(f"\nthroughput, one process, {len(texts):,} All_Beauty reviews: base model {rates['base model']:,.0f} "
+          f"reviews/s, VADER {rates['VADER']:,.0f} reviews/s (ratio {rates['base model'] / rates['VADER']:.2f})")
+
+
+if __name__ == "__main__":
+    main()
