@@ -29,7 +29,7 @@ from udfs.summarizer import summarize
 REVIEWS, SENTIMENT, SUMMARIES = "silver.reviews", "gold.review_sentiment", "gold.product_summaries"
 PRODUCTS = "silver.products"
 SENTENCES, VECTORS, ASPECTS = "silver.review_sentences", "silver.sentence_vectors", "silver.sentence_aspects"
-SUMMARIZER_VERSION = "extractive-mmr-minilm-2"
+SUMMARIZER_VERSION = "extractive-mmr-minilm-tfidf-3"
 MAX_ASPECTS = 8
 _TEXT_ROWS = "product_id string, summary string, pros array<string>, cons array<string>"
 
