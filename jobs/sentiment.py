@@ -225,6 +225,7 @@ def train_candidates(train: pd.DataFrame, holdout: pd.DataFrame, settings: Senti
         model = build()
         train_seconds = time.perf_counter() - started
         metrics, speed = evaluate(model, evaluation)
+        notes.update(getattr(model, "training_summary", {}))
         candidates.append(Candidate(kind, model, metrics, train_seconds, speed, notes))
         say(f"  {kind:13s} macro-F1 {metrics['macro_f1']:.3f}  balanced-acc {metrics['balanced_accuracy']:.3f}  "
             f"kappa {metrics['cohen_kappa']:.3f}  ({train_seconds:.0f}s to train, {speed:,.0f} reviews/s)")
@@ -248,10 +249,15 @@ def train_candidates(train: pd.DataFrame, holdout: pd.DataFrame, settings: Senti
         if torch_available() and (cuda_available() or settings.finetune_on_cpu):
             from udfs.finetune import FineTunedModel
 
-            rows = _sample(train, settings.finetune_train_rows)
-            add("finetuned", lambda: FineTunedModel.train(rows["input_text"].tolist(), rows["label"],
-                                                          settings.finetune_budget_s, say=say),
-                train_rows=len(rows))
+            rows = _sample(train, settings.finetune_train_rows if cuda_available() else
+                           settings.finetune_train_rows_cpu)
+            # Early stopping watches the newest of these rows; the holdout stays untouched for the choice.
+            fit, validation = time_split(rows, settings.finetune_validation_fraction)
+            add("finetuned", lambda: FineTunedModel.train(
+                fit["input_text"].tolist(), fit["label"], settings.finetune_budget_s or None,
+                epochs=settings.finetune_max_epochs, patience=settings.finetune_patience, say=say,
+                validation=(validation["input_text"].tolist(), validation["label"].to_numpy())),
+                train_rows=len(fit), validation_rows=len(validation))
         else:
             say("  finetuned: skipped (torch missing, or no GPU and finetune_on_cpu = false)")
     return candidates

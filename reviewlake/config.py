@@ -39,8 +39,12 @@ class SentimentSettings:
     eval_rows: int = 4_000               # holdout sample every candidate is scored on
     max_train_rows: int = 200_000        # n-gram model
     encoder_train_rows: int = 12_000     # frozen-encoder head (embedding on CPU is the cost)
-    finetune_train_rows: int = 20_000
-    finetune_budget_s: float = 240.0     # wall-clock cap for fine-tuning on CPU
+    finetune_train_rows: int = 20_000     # with a GPU
+    finetune_train_rows_cpu: int = 3_000  # without one: what converges in minutes on a few cores
+    finetune_max_epochs: int = 4
+    finetune_patience: int = 2           # validation evaluations (two per epoch) without gain before stopping
+    finetune_validation_fraction: float = 0.1   # newest training rows: early stopping, never the holdout
+    finetune_budget_s: float = 0.0       # optional wall-clock cap; 0: none (train to convergence)
     finetune_on_cpu: bool = True
     stage_budget_s: float = 600.0        # auto tier: scoring all reviews must fit in this
     retrain_growth: float = 0.2          # retrain when labelled reviews grew by this share

@@ -118,12 +118,30 @@ def test_encoder_head_round_trip(tmp_path):
 def test_finetuned_round_trip(tmp_path):
     from udfs.finetune import FineTunedModel
 
-    model = FineTunedModel.train(TEXTS, LABELS, time_budget_s=60, device="cpu", epochs=3, batch_size=16)
+    model = FineTunedModel.train(TEXTS, LABELS, device="cpu", epochs=3, batch_size=16)
     loaded = _round_trip(model, tmp_path)
     probe = ["excellent, love it", "awful, broke after a week"]
     # Saved in fp16: predictions agree to fp16 precision.
     assert np.allclose(loaded.predict_proba(probe), model.predict_proba(probe), atol=2e-2)
     assert (tmp_path / "finetuned" / "tokenizer.json").exists()
+
+
+def test_finetuning_stops_early_on_validation_and_is_reproducible():
+    """Validation macro-F1 that cannot improve (already perfect after the first evaluation) stops training
+    after `patience` evaluations; the same seed gives the same weights."""
+    from udfs.finetune import FineTunedModel
+
+    def train():
+        return FineTunedModel.train(TEXTS, LABELS, device="cpu", epochs=20, batch_size=8, learning_rate=1e-4,
+                                    validation=(TEXTS, LABELS), patience=2, evaluations_per_epoch=1)
+
+    first, second = train(), train()
+    summary = first.training_summary
+    assert summary["stopped_by"].startswith("early stopping")
+    assert summary["epochs"] < 20
+    assert len(summary["validation_macro_f1"]) >= 3
+    assert summary["best_validation_macro_f1"] == max(summary["validation_macro_f1"])
+    assert np.array_equal(first.predict_proba(TEXTS), second.predict_proba(TEXTS))
 
 
 def test_length_batches_known_answer():

@@ -237,11 +237,13 @@ def test_vivekn_competes_in_the_fast_tier():
 @pytest.mark.slow
 def test_transformer_tier_on_cpu(spark, sentiment_config, lake):
     settings = replace(sentiment_config.sentiment, tier="transformer", encoder_train_rows=300,
-                       finetune_train_rows=300, finetune_budget_s=20, eval_rows=150)
+                       finetune_train_rows=300, finetune_train_rows_cpu=300, finetune_max_epochs=2, eval_rows=150)
     config = replace(sentiment_config, sentiment=settings)
     result = _sentiment_run(config, "tx")
     candidates = result.details["training"]["candidates"]
     assert {"vader", "encoder_head", "finetuned"} <= set(candidates)
+    metrics = DeltaTable(str(config.lake / "ops/model_metrics")).to_pandas()
+    assert "sentiment.finetuned" in set(metrics["model"])
     assert "ngram" not in candidates
     version = ModelStore(config.lake, "sentiment").current()
     assert version.split("-")[0] in {"encoder_head", "finetuned"}

@@ -52,16 +52,25 @@ class FineTunedModel(SentimentModel):
                 torch.from_numpy(mask).to(self.device, non_blocking=True))
 
     @classmethod
-    def train(cls, texts: Sequence[str], labels: Sequence[int], time_budget_s: float, device: str = "auto",
-              epochs: int = 2, batch_size: int = 32, learning_rate: float = 5e-5,
-              say=lambda _m: None) -> FineTunedModel:
-        """Fine-tune until `epochs` are done or the time budget is spent (whichever first)."""
+    def train(cls, texts: Sequence[str], labels: Sequence[int], time_budget_s: float | None = None,
+              device: str = "auto", epochs: int = 2, batch_size: int = 32, learning_rate: float = 5e-5,
+              say=lambda _m: None, validation: tuple[Sequence[str], Sequence[int]] | None = None,
+              patience: int = 2, evaluations_per_epoch: int = 2, seed: int = 0) -> FineTunedModel:
+        """Fine-tune for up to `epochs` epochs with class-balanced cross-entropy.
+
+        With `validation` (texts, labels; e.g. the newest training reviews): macro-F1 on it is measured
+        `evaluations_per_epoch` times per epoch, the best weights are kept, and training stops once `patience`
+        evaluations in a row did not improve on the best (early stopping). The result depends only on the data
+        and `seed` (on CPU; CUDA kernels may differ in the last bits). `time_budget_s` is an optional hard cap
+        (benchmarks); when it stops training, `stopped_by` says so, and the run is then no longer reproducible.
+        """
         import torch
+        from sklearn.metrics import f1_score
         from transformers import AutoModel
 
         _quiet_transformers()
         device = choose_device(device)
-        torch.manual_seed(0)
+        torch.manual_seed(seed)
         encoder = AutoModel.from_pretrained(str(minilm_dir()))
         model = cls(encoder, torch.nn.Linear(encoder.config.hidden_size, len(LABELS)),
                     minilm_dir() / "tokenizer.json", "cpu")
@@ -76,14 +85,29 @@ class FineTunedModel(SentimentModel):
         params = list(model.encoder.parameters()) + list(model.head.parameters())
         optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.01)
         encodings = model.tokenizer.encode_batch(_texts(texts))
-        rng = np.random.default_rng(0)
+        rng = np.random.default_rng(seed)
         started, steps, seen = time.perf_counter(), 0, 0
         use_amp = device == "cuda"
         scaler = torch.amp.GradScaler("cuda") if use_amp else None
+        batches_per_epoch = max(1, -(-len(encodings) // batch_size))
+        evaluate_every = max(1, batches_per_epoch // max(1, evaluations_per_epoch))
+        best_f1, best_state, since_best, history = -1.0, None, 0, []
+        stopped_by = f"{epochs} epochs"
+
+        def validation_f1() -> float:
+            model.encoder.eval()
+            model.head.eval()
+            predicted = model.predict_proba(list(validation[0])).argmax(axis=1)
+            model.encoder.train()
+            model.head.train()
+            return float(f1_score(np.asarray(validation[1]), predicted, labels=list(range(len(LABELS))),
+                                  average="macro", zero_division=0))
+
         for _epoch in range(epochs):
             order = rng.permutation(len(encodings))
             for start in range(0, len(order), batch_size):
-                if time.perf_counter() - started > time_budget_s:
+                if time_budget_s is not None and time.perf_counter() - started > time_budget_s:
+                    stopped_by = f"time budget ({time_budget_s:.0f}s)"
                     break
                 rows = order[start:start + batch_size]
                 ids, mask = model._tensors(encodings, rows)
@@ -100,8 +124,31 @@ class FineTunedModel(SentimentModel):
                     optimizer.step()
                 steps += 1
                 seen += len(rows)
+                if validation is not None and (steps % evaluate_every == 0 or start + batch_size >= len(order)):
+                    f1 = validation_f1()
+                    history.append(round(f1, 4))
+                    if f1 > best_f1:
+                        best_f1, since_best = f1, 0
+                        best_state = ({k: v.detach().clone() for k, v in model.encoder.state_dict().items()},
+                                      {k: v.detach().clone() for k, v in model.head.state_dict().items()})
+                    else:
+                        since_best += 1
+                    if since_best >= patience:
+                        stopped_by = f"early stopping (no gain in {patience} evaluations)"
+                        break
+            else:
+                continue
+            break   # the inner loop stopped early (budget or early stopping)
+        if best_state is not None:
+            model.encoder.load_state_dict(best_state[0])
+            model.head.load_state_dict(best_state[1])
         elapsed = time.perf_counter() - started
-        say(f"  fine-tuned on {seen:,} examples ({seen / max(1, len(encodings)):.2f} epochs) in {elapsed:.0f}s")
+        best = f"; best validation macro-F1 {best_f1:.3f}" if best_state is not None else ""
+        say(f"  fine-tuned on {seen:,} examples ({seen / max(1, len(encodings)):.2f} epochs) in {elapsed:.0f}s, "
+            f"stopped by {stopped_by}{best}")
+        model.training_summary = {"examples_seen": seen, "epochs": round(seen / max(1, len(encodings)), 2),
+                                  "seconds": round(elapsed, 1), "stopped_by": stopped_by,
+                                  "validation_macro_f1": history, "best_validation_macro_f1": best_f1}
         model.encoder.eval()
         model.head.eval()
         if device == "cuda":
