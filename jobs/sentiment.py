@@ -33,7 +33,8 @@ REVIEWS, SENTIMENT = "silver.reviews", "gold.review_sentiment"
 TIERS = ("fast", "transformer", "auto")
 # Tiers are about scoring cost: Vivekn is naive Bayes over word 1-3-grams in the JVM, no encoder, so it costs
 # what the n-gram model costs and competes with it in the fast tier.
-TIER_OF_KIND = {"ngram": "fast", "vivekn": "fast", "encoder_head": "transformer", "finetuned": "transformer",
+TIER_OF_KIND = {"ngram": "fast", "vivekn": "fast", "distilled": "fast", "encoder_head": "transformer",
+                "finetuned": "transformer",
                 "vader": "lexicon", "base_ngram": "base"}
 COLD_START = ("base", "vader")
 LEXICON_VERSION = "vader-3.3.2"
@@ -213,8 +214,11 @@ def torch_available() -> bool:
 
 
 def train_candidates(train: pd.DataFrame, holdout: pd.DataFrame, settings: SentimentSettings, tier: str,
-                     say: Callable[[str], None], spark: SparkSession) -> list[Candidate]:
-    """Train the candidates `tier` allows and score them all on the same holdout sample."""
+                     say: Callable[[str], None], spark: SparkSession,
+                     unrated: Sequence[str] = ()) -> list[Candidate]:
+    """Train the candidates `tier` allows and score them all on the same holdout sample. In the auto tier, a
+    transformer candidate that beats every fast one also teaches a distilled fast one (its labels of training
+    and `unrated` review texts; never the holdout's)."""
     from udfs.encoder import cuda_available
 
     evaluation = _sample(holdout, settings.eval_rows)
@@ -264,6 +268,15 @@ def train_candidates(train: pd.DataFrame, holdout: pd.DataFrame, settings: Senti
             add("finetuned", finetuned, train_rows=len(fit), validation_rows=len(validation))
         else:
             say("  finetuned: skipped (torch missing, or no GPU and finetune_on_cpu = false)")
+    if tier == "auto":
+        fast = [c for c in candidates if c.tier == "fast"]
+        teachers = [c for c in candidates if c.tier == "transformer"]
+        teacher = max(teachers, key=lambda c: c.metrics["macro_f1"], default=None)
+        if teacher and fast and teacher.metrics["macro_f1"] > max(c.metrics["macro_f1"] for c in fast):
+            n = settings.distil_rows if cuda_available() else settings.distil_rows_cpu
+            texts = [*_sample(train, n)["input_text"], *list(unrated)[: max(0, n // 2)]]
+            add("distilled", lambda: core.DistilledModel.distil(teacher.model, texts), teacher=teacher.kind,
+                taught_rows=len(texts))
     return candidates
 
 
@@ -355,7 +368,10 @@ def train_and_promote(ctx: StageContext, silver: DataFrame, store: ModelStore, t
     dataset = (f"{REVIEWS}@v{silver_version}:newest-{settings.holdout_fraction:.0%}-sample-"
                f"{min(settings.eval_rows, len(holdout))}")
     ctx.say(f"  training on {len(train):,} labelled reviews, holding out the newest {len(holdout):,}")
-    candidates = train_candidates(train, holdout, settings, tier, ctx.say, ctx.spark)
+    unrated = (silver.where(F.col("rating").isNull() & (F.length(F.coalesce("text", F.lit(""))) > 0))
+               .select(review_text(F.col("title"), F.col("text")).alias("input_text"))
+               .limit(settings.distil_rows).toPandas()["input_text"].tolist()) if tier == "auto" else []
+    candidates = train_candidates(train, holdout, settings, tier, ctx.say, ctx.spark, unrated)
     silver_rows = silver.count()
     chosen = choose(candidates, tier, silver_rows, settings.stage_budget_s)
     version = store.save(chosen.model, _metadata(chosen, silver_version, n_labelled, dataset))

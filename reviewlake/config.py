@@ -46,6 +46,8 @@ class SentimentSettings:
     finetune_validation_fraction: float = 0.1   # newest training rows: early stopping, never the holdout
     finetune_budget_s: float = 0.0       # optional wall-clock cap; 0: none (train to convergence)
     finetune_on_cpu: bool = True
+    distil_rows: int = 50_000            # reviews (rated or not) the teacher labels for the distilled fast model
+    distil_rows_cpu: int = 8_000         # without a GPU (the teacher's scoring is the cost)
     stage_budget_s: float = 600.0        # auto tier: scoring all reviews must fit in this
     retrain_growth: float = 0.2          # retrain when labelled reviews grew by this share
 

@@ -183,3 +183,15 @@ def test_base_model_trains_on_polar_reviews_and_reads_the_undecided_as_neutral(t
     assert np.array_equal(loaded.predict_proba(probe), model.predict_proba(probe))
     with pytest.raises(ValueError, match="negative and positive"):
         core.BaseModel.train(POSITIVE * 2, [2] * 10)
+
+
+def test_distilled_model_learns_the_teachers_labels_of_unrated_text(tmp_path):
+    """The student never sees a star: it is trained on what a teacher (here the n-gram model trained on the
+    rated texts) says about texts, rated or not, and agrees with it on new ones."""
+    teacher = core.NgramModel.train(TEXTS, LABELS)
+    unrated = ["excellent kettle, love the quality", "awful, broke on day two", "okay, nothing special here",
+               "fantastic, works perfectly", "poor and disappointing, do not buy"] * 4
+    student = core.DistilledModel.distil(teacher, TEXTS + unrated)
+    probe = ["excellent quality, love it", "terrible, broke after a day", "it is okay, average"]
+    assert list(core.predict_frame(student, probe)["label"]) == list(core.predict_frame(teacher, probe)["label"])
+    assert type(_round_trip(student, tmp_path)) is core.DistilledModel

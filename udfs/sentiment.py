@@ -119,7 +119,7 @@ class NgramModel(SentimentModel):
 
     @classmethod
     def train(cls, texts: Sequence[str], labels: Sequence[int], c: float = 4.0,
-              max_features: int = 400_000) -> NgramModel:
+              max_features: int = 400_000, sample_weight: Sequence[float] | None = None) -> NgramModel:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline, make_union
@@ -133,7 +133,7 @@ class NgramModel(SentimentModel):
         # Balanced class weights: real reviews are >90 % positive and macro-F1 is what we select on.
         head = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
         pipeline = make_pipeline(features, head)
-        pipeline.fit(_texts(texts), np.asarray(labels))
+        pipeline.fit(_texts(texts), np.asarray(labels), logisticregression__sample_weight=sample_weight)
         return cls(pipeline)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -150,6 +150,19 @@ class NgramModel(SentimentModel):
         import joblib
 
         return cls(joblib.load(Path(directory) / "pipeline.joblib"))
+
+
+class DistilledModel(NgramModel):
+    """The fast tier taught by a slower model: the n-gram recipe trained on a teacher's labels of many reviews,
+    rated or not (each weighted by the teacher's confidence), instead of on the stars of the rated ones."""
+
+    kind = "distilled"
+
+    @classmethod
+    def distil(cls, teacher: SentimentModel, texts: Sequence[str]) -> DistilledModel:
+        probabilities = teacher.predict_proba(_texts(texts))
+        return cls(NgramModel.train(texts, probabilities.argmax(axis=1),
+                                    sample_weight=probabilities.max(axis=1)).pipeline)
 
 
 class BaseModel(NgramModel):
@@ -315,7 +328,7 @@ def model_class(kind: str) -> type[SentimentModel]:
         from udfs.finetune import FineTunedModel
 
         return FineTunedModel
-    classes = {c.kind: c for c in (LexiconModel, NgramModel, BaseModel, EncoderHeadModel)}
+    classes = {c.kind: c for c in (LexiconModel, NgramModel, DistilledModel, BaseModel, EncoderHeadModel)}
     if kind not in classes:
         raise ValueError(f"unknown sentiment model kind {kind!r}")
     return classes[kind]
