@@ -91,6 +91,8 @@ def run(ctx: StageContext) -> StageResult:
         missing = reviews.select("product_id").distinct().join(ctx.read(SUMMARIES).select("product_id"),
                                                                 "product_id", "left_anti")
         changed = changed.unionByName(missing).distinct()
+    else:   # the first run, or the table was removed to rebuild it: every product
+        changed = changed.unionByName(reviews.select("product_id")).distinct()
     scored = with_sentiment_score(reviews.join(changed, "product_id"), sentiment)
     if sentiment is not None:
         scored = scored.join(sentiment.select("review_id", "label"), "review_id", "left")

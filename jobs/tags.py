@@ -81,7 +81,10 @@ def run(ctx: StageContext) -> StageResult:
     known = ctx.read(TAGS).select("product_id").distinct() if ctx.lake.exists(TAGS) else None
     changed = ctx.read_new(REVIEWS).select("product_id").unionByName(
         ctx.read_new(SENTENCES).select("product_id")).distinct()
-    if known is not None:
+    if known is None:
+        # No tags table (the first run, or it was removed to rebuild it): every product.
+        changed = changed.unionByName(reviews.select("product_id"))
+    else:
         # Products with reviews but no tags yet (e.g. tags added to an existing lake) are new too.
         changed = changed.unionByName(reviews.select("product_id").distinct().join(known, "product_id", "left_anti"))
     changed = changed.distinct().cache()

@@ -60,7 +60,7 @@ def test_saved_extractor_tags_as_the_fitted_one(extractor, tmp_path):
 
 @pytest.mark.parametrize(("domain", "floor"), [("laptops", 0.62), ("restaurants", 0.70)])
 def test_extraction_f1_on_held_out_real_sentences(extractor, test_slice, domain, floor):
-    """Exact-span F1 against the gold terms (the full test splits score 0.71 / 0.70: bench/text_quality_real.py;
+    """Exact-span F1 against the gold terms (the full test splits score 0.71 / 0.69: bench/text_quality_real.py;
     YAKE's keyphrases after the aspect filter score far lower)."""
     rows = [r for r in test_slice if r["domain"] == domain]
     predicted = [set(spans(tags)) for tags in extractor.tag([r["tokens"] for r in rows])]

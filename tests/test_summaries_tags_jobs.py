@@ -2,6 +2,8 @@
 aspects; tag search over the result; incremental re-runs."""
 
 import json
+import shutil
+from dataclasses import replace
 from datetime import date, datetime
 
 import numpy as np
@@ -10,6 +12,7 @@ import pytest
 
 from reviewlake.context import RunParams
 from reviewlake.pipeline import run_pipeline
+from reviewlake.tables import table_spec
 from tests.conftest import add_review_like_first, read_table, synthetic_lake
 
 RUN_DATE = date(2024, 1, 1)
@@ -103,3 +106,21 @@ def test_reruns_are_no_ops_and_a_new_review_refreshes_only_its_product(tagged_la
     ledger = read_table(config.lake, "ops.pipeline_runs")
     assert json.loads(ledger[(ledger["run_id"] == "refresh") & (ledger["job"] == "tags")]["details"].iloc[0])[
         "products_retagged"] == 1
+
+
+def test_a_removed_output_table_is_rebuilt_for_every_product(tagged_lake, tmp_path):
+    """Removing gold.product_tags or gold.product_summaries (to rebuild them) and re-running gives every product
+    its rows again, not an empty table because no review changed."""
+    config, _truth, _ = tagged_lake
+    lake = replace(config, lake=tmp_path / "lake")
+    shutil.copytree(config.lake, lake.lake)
+    before = {name: read_table(lake.lake, name) for name in ("gold.product_tags", "gold.product_summaries")}
+    for name in before:
+        shutil.rmtree(table_spec(name).path(lake.lake))
+    rebuilt = run_pipeline(lake, RunParams(stages=("summarize", "tags"), run_date=RUN_DATE), say=lambda _m: None,
+                           run_id="rebuild")
+    assert [o.status for o in rebuilt] == ["succeeded", "succeeded"]
+    for name, old in before.items():
+        new = read_table(lake.lake, name)
+        assert set(new["product_id"]) == set(old["product_id"]), name
+        assert len(new) == len(old), name
