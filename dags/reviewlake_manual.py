@@ -33,6 +33,8 @@ with DAG(
     description="Run chosen reviewlake stages on an input path, with validated parameters",
     doc_md=__doc__,
     schedule=None,
+    # Without a schedule, "unpaused" only means a trigger runs: a fresh Airflow should not hold the first one.
+    is_paused_upon_creation=False,
     **COMMON_DAG_ARGS,
     tags=["reviewlake", "spark", "manual"],
     params={
