@@ -35,7 +35,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import f1_score
 
 from reviewlake import base_sentiment
 from udfs import sentiment as core
@@ -44,10 +43,9 @@ SEGMENT_LABELS = {"-": core.NEGATIVE, "0": core.NEUTRAL, "+": core.POSITIVE}
 
 
 def binary_macro_f1(labels: np.ndarray, probabilities: np.ndarray) -> float:
-    polar = labels != core.NEUTRAL
-    predicted = np.where(probabilities[polar, core.POSITIVE] >= probabilities[polar, core.NEGATIVE], core.POSITIVE,
-                         core.NEGATIVE)
-    return float(f1_score(labels[polar], predicted, labels=[core.NEGATIVE, core.POSITIVE], average="macro"))
+    """Negative vs positive by the larger of the two probabilities, neutral rows left out (the stage's own
+    udfs.sentiment.classification_metrics)."""
+    return core.classification_metrics(labels, probabilities)["binary_macro_f1"]
 
 
 def held_out_sets(data: Path) -> dict[str, pd.DataFrame]:

@@ -83,6 +83,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from reviewlake.base_sentiment import real_data_dir
 from udfs.keyphrases import (
     CANDIDATES,
     candidate_phrases,
@@ -97,14 +98,6 @@ from udfs.sentences import polarity, usable_sentences, words
 SEMEVAL_SETS = {"laptop14": "laptops (SemEval-14)", "restaurant_union": "restaurants (SemEval-14/15/16)"}
 # No dates in either set: every review is written the day before the run, so trends are null, never wrong.
 REVIEW_DATE, RUN_DATE = date(2020, 1, 1), date(2020, 1, 2)
-
-
-def real_data_dir() -> Path | None:
-    """../shared/data/real above the checkout, or $REVIEWLAKE_REAL_DATA (as tests/conftest.py finds it)."""
-    if os.environ.get("REVIEWLAKE_REAL_DATA"):
-        return Path(os.environ["REVIEWLAKE_REAL_DATA"])
-    return next((p / "shared" / "data" / "real" for p in Path(__file__).resolve().parents
-                 if (p / "shared" / "data" / "real").is_dir()), None)
 
 
 def normalised(term: str) -> str:

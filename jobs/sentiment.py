@@ -215,10 +215,10 @@ def torch_available() -> bool:
 
 def train_candidates(train: pd.DataFrame, holdout: pd.DataFrame, settings: SentimentSettings, tier: str,
                      say: Callable[[str], None], spark: SparkSession,
-                     unrated: Sequence[str] = ()) -> list[Candidate]:
+                     unrated: Callable[[int], Sequence[str]] = lambda _n: ()) -> list[Candidate]:
     """Train the candidates `tier` allows and score them all on the same holdout sample. In the auto tier, a
     transformer candidate that beats every fast one also teaches a distilled fast one (its labels of training
-    and `unrated` review texts; never the holdout's)."""
+    review texts and of up to n unrated ones, `unrated(n)`, read only then; never the holdout's)."""
     from udfs.encoder import cuda_available
 
     evaluation = _sample(holdout, settings.eval_rows)
@@ -274,7 +274,7 @@ def train_candidates(train: pd.DataFrame, holdout: pd.DataFrame, settings: Senti
         teacher = max(teachers, key=lambda c: c.metrics["macro_f1"], default=None)
         if teacher and fast and teacher.metrics["macro_f1"] > max(c.metrics["macro_f1"] for c in fast):
             n = settings.distil_rows if cuda_available() else settings.distil_rows_cpu
-            texts = [*_sample(train, n)["input_text"], *list(unrated)[: max(0, n // 2)]]
+            texts = [*_sample(train, n)["input_text"], *unrated(n // 2)]
             add("distilled", lambda: core.DistilledModel.distil(teacher.model, texts), teacher=teacher.kind,
                 taught_rows=len(texts))
     return candidates
@@ -368,9 +368,12 @@ def train_and_promote(ctx: StageContext, silver: DataFrame, store: ModelStore, t
     dataset = (f"{REVIEWS}@v{silver_version}:newest-{settings.holdout_fraction:.0%}-sample-"
                f"{min(settings.eval_rows, len(holdout))}")
     ctx.say(f"  training on {len(train):,} labelled reviews, holding out the newest {len(holdout):,}")
-    unrated = (silver.where(F.col("rating").isNull() & (F.length(F.coalesce("text", F.lit(""))) > 0))
-               .select(review_text(F.col("title"), F.col("text")).alias("input_text"))
-               .limit(settings.distil_rows).toPandas()["input_text"].tolist()) if tier == "auto" else []
+    def unrated(n: int) -> list[str]:
+        """Texts of up to n reviews without stars (read only when a teacher is chosen)."""
+        return (silver.where(F.col("rating").isNull() & (F.length(F.coalesce("text", F.lit(""))) > 0))
+                .select(review_text(F.col("title"), F.col("text")).alias("input_text"))
+                .limit(n).toPandas()["input_text"].tolist())
+
     candidates = train_candidates(train, holdout, settings, tier, ctx.say, ctx.spark, unrated)
     silver_rows = silver.count()
     chosen = choose(candidates, tier, silver_rows, settings.stage_budget_s)

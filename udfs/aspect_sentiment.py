@@ -19,12 +19,12 @@ from __future__ import annotations
 import pickle
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 import numpy as np
 
 from udfs.aspects import AspectExtractor, bio_labels, read_training_data, spans, tokenize, training_fingerprint
+from udfs.sentences import _vader, polarity
 
 MODEL_FILE = "aspect_sentiment.pkl"
 CLASSES = ("NEG", "NEU", "POS")
@@ -35,15 +35,8 @@ CONTRAST = frozenset({"but", "however", "although", "though", "yet", "except", "
 SEPARATORS = frozenset({";", ",", ".", "!", "?", ":", "(", ")", "-"})
 
 
-@cache
-def _vader():
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-    return SentimentIntensityAnalyzer()
-
-
 def _compound(tokens: Sequence[str]) -> float:
-    return float(_vader().polarity_scores(" ".join(tokens))["compound"]) if tokens else 0.0
+    return polarity(" ".join(tokens)) if tokens else 0.0
 
 
 def _clause(tokens: Sequence[str], start: int, end: int, boundaries: frozenset[str]) -> list[str]:
