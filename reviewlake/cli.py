@@ -339,6 +339,63 @@ def search(
         console.print(f"loaded in {loaded - started:.2f}s, answered in {(answered - loaded) * 1000:.0f} ms")
 
 
+@app.command()
+def ask(
+    words: Annotated[list[str], typer.Argument(
+        help="PRODUCT QUESTION (a product id or title words, then the question); QUESTION alone continues --session")],
+    session: Annotated[str | None, typer.Option("--session", help="Keep this conversation (follow-ups like "
+                                                                 "'and the battery?') under <lake>/sessions/")] = None,
+    k: Annotated[int, typer.Option("--k", min=1, max=50, help="Evidence sentences to return")] = 5,
+    output: Annotated[str, typer.Option("--output", help="table or json")] = "table",
+    lake: LakeOption = None,
+) -> None:
+    """Answer a question about a product from its reviews (no Spark): yes/no, choice, open or knowledge."""
+    from jobs.qa import open_answerer
+
+    if output not in {"table", "json"}:
+        raise UserError(f"--output must be table or json, not {output!r}")
+    if len(words) > 2:
+        raise UserError("quote the question: reviewlake ask PRODUCT \"does it run quiet?\"")
+    product, question = (words[0], words[1]) if len(words) == 2 else (None, words[0])
+    started = time.perf_counter()
+    answerer = open_answerer(_config(lake).lake)
+    answerer.resolve(product) if product else None   # an unknown product is a user error before any loading
+    loaded = time.perf_counter()
+    result = answerer.ask(product, question, k, session)
+    answered = time.perf_counter()
+    if output == "json":
+        sys.stdout.write(json.dumps(result, default=str) + "\n")
+        return
+    _print_answer(result)
+    console.print(f"opened in {loaded - started:.2f}s, answered in {(answered - loaded) * 1000:.0f} ms "
+                  "(a product's first question includes reading its sentences)")
+
+
+def _print_answer(result: dict) -> None:
+    title = f" ({result['product_title']})" if result.get("product_title") else ""
+    _say(f"{result['product_id']}{title}: {result['question']}")
+    kind = result["question_type"] + (f"/{result['intent']}" if result.get("intent") else "")
+    aspect = f", aspect: {result['aspect']}" if result.get("aspect") else ""
+    _say(f"[{kind}{aspect}] {result['answer']}  (confidence {result['confidence']:.2f})")
+    if result.get("support"):
+        _say("support: " + json.dumps(result["support"], default=str))
+    for candidate in result.get("candidates") or []:
+        _say(f"  - {candidate}")
+    for value in result.get("values") or []:
+        _say(f"  value: {value['value']} ({value['n_sentences']} sentences)")
+    if result.get("facts") and result["question_type"] == "knowledge":
+        _say("facts: " + json.dumps(result["facts"], default=str))
+    if result.get("evidence"):
+        out = Table(caption="evidence")
+        for column in ("review_id", "review_date", "stance", "sentence"):
+            out.add_column(column)
+        for e in result["evidence"]:
+            out.add_row(str(e["review_id"]), str(e["review_date"]), e["stance"], e["sentence"])
+        console.print(out)
+    if result.get("follow_up_of"):
+        _say(f"(follow-up of: {result['follow_up_of']})")
+
+
 def _print_frame(frame, output: str, max_rows: int = 50) -> None:
     if output == "csv":
         frame.to_csv(sys.stdout, index=False)

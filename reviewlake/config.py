@@ -14,6 +14,7 @@ from typing import Any
 
 from reviewlake.errors import UserError
 from udfs.keyphrases import TagSettings
+from udfs.qa import QaSettings
 from udfs.summarizer import SummarySettings
 
 
@@ -114,6 +115,7 @@ class Config:
     sentences: SentenceSettings = field(default_factory=SentenceSettings)
     summarize: SummarySettings = field(default_factory=SummarySettings)
     tags: TagSettings = field(default_factory=TagSettings)
+    qa: QaSettings = field(default_factory=QaSettings)
     recommend: RecommendSettings = field(default_factory=RecommendSettings)
     similarity: SimilaritySettings = field(default_factory=SimilaritySettings)
     pii_salt: str | None = None
@@ -174,7 +176,7 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
         spark_values["conf"][key.strip()] = value.strip()
 
     sections = {name: dict(data.pop(name, {})) for name in ("clean", "sentiment", "sentences", "summarize", "tags",
-                                                                 "recommend", "similarity")}
+                                                                 "qa", "recommend", "similarity")}
     top: dict[str, Any] = {k: data.pop(k) for k in ("lake", "cache_dir", "pii_salt") if k in data}
     if data:
         raise UserError(f"config: unknown section(s) {sorted(data)}")
@@ -194,6 +196,7 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
         sentences=_section(SentenceSettings, sections["sentences"], "[sentences]"),
         summarize=_section(SummarySettings, sections["summarize"], "[summarize]"),
         tags=_section(TagSettings, sections["tags"], "[tags]"),
+        qa=_section(QaSettings, sections["qa"], "[qa]"),
         recommend=_section(RecommendSettings, sections["recommend"], "[recommend]"),
         similarity=_section(SimilaritySettings, sections["similarity"], "[similarity]"),
         **top,

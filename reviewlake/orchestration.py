@@ -155,7 +155,7 @@ def log_failure(context: dict[str, Any]) -> None:
 
 # Generous ceilings on a 2-core machine with the 220k demo (measured stage times are in the README).
 STAGE_TIMEOUT_MINUTES = {"ingest": 30, "clean": 30, "quality": 15, "sentences": 60, "sentiment": 60,
-                         "summarize": 60, "tags": 60, "recommend": 30, "similarity": 30, "anomalies": 30}
+                         "summarize": 60, "tags": 60, "qa": 30, "recommend": 30, "similarity": 30, "anomalies": 30}
 # A failed data-quality gate does not heal by retrying: fail at once and say why.
 NO_RETRY_STAGES = ("quality",)
 DEFAULT_ARGS: dict[str, Any] = {

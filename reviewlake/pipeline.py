@@ -17,7 +17,7 @@ from reviewlake.ledger import RunLedger
 from reviewlake.spark import get_spark
 
 # DESIGN.md order. A stage maps to the module whose `run(ctx) -> StageResult` implements it.
-STAGE_ORDER = ("ingest", "clean", "quality", "sentences", "sentiment", "summarize", "tags", "recommend",
+STAGE_ORDER = ("ingest", "clean", "quality", "sentences", "sentiment", "summarize", "tags", "qa", "recommend",
                "similarity", "anomalies")
 STAGE_MODULES = {
     "ingest": "jobs.ingest",
@@ -27,6 +27,7 @@ STAGE_MODULES = {
     "sentiment": "jobs.sentiment",
     "summarize": "jobs.summarize",
     "tags": "jobs.tags",
+    "qa": "jobs.qa",
     "recommend": "jobs.recommend",
     "similarity": "jobs.similarity",
     "anomalies": "jobs.anomalies",
@@ -36,7 +37,7 @@ STAGE_MODULES = {
 STAGE_UPSTREAM: dict[str, tuple[str, ...]] = {
     "ingest": (), "clean": ("ingest",), "quality": ("clean",), "sentences": ("quality",), "sentiment": ("quality",),
     "summarize": ("sentences", "sentiment"), "tags": ("sentences", "sentiment"), "recommend": ("sentiment",),
-    "similarity": ("tags",), "anomalies": ("sentiment",),
+    "qa": ("tags", "summarize"), "similarity": ("tags",), "anomalies": ("sentiment",),
 }
 # Tables each stage publishes (the DAGs declare the gold ones as Airflow Assets).
 STAGE_OUTPUTS: dict[str, tuple[str, ...]] = {
@@ -44,7 +45,8 @@ STAGE_OUTPUTS: dict[str, tuple[str, ...]] = {
     "quality": (), "sentences": ("silver.review_sentences", "silver.sentence_vectors",
                                                    "silver.sentence_aspects"),
     "sentiment": ("gold.review_sentiment",), "summarize": ("gold.product_summaries",),
-    "tags": ("gold.product_tags", "gold.tag_vocabulary"), "recommend": ("gold.user_recommendations",),
+    "tags": ("gold.product_tags", "gold.tag_vocabulary"), "qa": ("gold.product_faq",),
+    "recommend": ("gold.user_recommendations",),
     "similarity": ("silver.product_vectors", "gold.product_similarity"),
     "anomalies": ("gold.metric_anomalies", "gold.product_ts_clusters"),
 }

@@ -26,6 +26,7 @@ from reviewlake import synthetic_vocab as vocab
 START_DATE = datetime(2021, 1, 1, tzinfo=UTC)
 N_DAYS = 3 * 365
 LATENT_DIM = 6
+MIXED_BELOW = 0.55   # aspects drawn weaker than this split reviewers (ground truth: mixed)
 # Weekends carry more reviews: the weekly seasonality the anomaly detector must not flag.
 WEEKDAY_WEIGHT = np.array([0.9, 0.85, 0.85, 0.9, 1.0, 1.3, 1.4])  # Monday .. Sunday
 
@@ -91,6 +92,9 @@ def _products(rng: random.Random, nprng: np.random.Generator, n_products: int) -
         for a in chosen:
             if quality[a] < 0 and rng.random() < 0.55:
                 quality[a] = -quality[a]
+        # Some aspects split reviewers (quality 0: half praise it, half complain), so answers can be "mixed".
+        # Decided from the magnitude already drawn, so the random stream, and every other output, is unchanged.
+        quality = {a: 0.0 if abs(q) < MIXED_BELOW else q for a, q in quality.items()}
         title = f"{rng.choice(vocab.BRANDS)} {rng.choice(vocab.PRODUCT_ADJECTIVES)} {noun.title()} {100 + i}"
         products.append(Product(
             product_id=f"B{i:09d}", title=title, category=category, noun=noun, aspects=chosen,
@@ -98,6 +102,15 @@ def _products(rng: random.Random, nprng: np.random.Generator, n_products: int) -
             popularity=float(nprng.pareto(1.5) + 1.0),
         ))
     return products
+
+
+def aspect_answers(product: Product) -> dict[str, str]:
+    """What reviews of the product say about each aspect of its category: yes (praised), no (criticised),
+    mixed (reviewers split) or not discussed (never written about)."""
+    _nouns, aspects = vocab.CATEGORIES[product.category]
+    quality = product.aspect_quality
+    return {a: "not discussed" if a not in quality else "mixed" if quality[a] == 0 else
+            "yes" if quality[a] > 0 else "no" for a in aspects}
 
 
 def _day_weights() -> np.ndarray:
@@ -129,7 +142,9 @@ def _review_text(rng: random.Random, product: Product, sentiment: float, sarcast
             who=rng.choice(vocab.FILLER_WORDS["who"]), when=rng.choice(vocab.FILLER_WORDS["when"]),
             span=rng.choice(vocab.FILLER_WORDS["span"]), noun=product.noun))
     for aspect in rng.sample(product.aspects, k=rng.randint(1, len(product.aspects))):
-        polarity = 0.6 * product.aspect_quality[aspect] + 0.8 * sentiment + rng.gauss(0, 0.25)
+        quality, noise = product.aspect_quality[aspect], rng.gauss(0, 0.25)
+        # A one-sided aspect reads as its quality whatever the mood; a mixed one is a coin flip per review.
+        polarity = quality + 0.4 * sentiment + noise if quality else math.copysign(0.5, noise) + noise
         sentences.append(_sentence(rng, aspect, polarity))
     if sarcastic:
         sentences.insert(0, rng.choice(vocab.SARCASTIC).format(noun=product.noun))
@@ -419,6 +434,7 @@ def generate(n_reviews: int, seed: int, out_dir: str | Path, fmt: str = "jsonl",
         "start_date": START_DATE.date().isoformat(), "n_days": N_DAYS,
         "defects": defects, "anomalies": anomalies,
         "product_aspects": {p.product_id: p.aspect_quality for p in products},
+        "aspect_answers": {p.product_id: aspect_answers(p) for p in products},
         "user_liked_categories": user_truth,
     }
     (out / "ground_truth.json").write_text(json.dumps(truth, indent=1))

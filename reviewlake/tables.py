@@ -63,6 +63,9 @@ REGISTRY: dict[str, TableSpec] = {
         TableSpec("gold.product_tags", s.PRODUCT_TAGS, ("product_id", "tag"), "tags mined per product"),
         TableSpec("gold.tag_vocabulary", s.TAG_VOCABULARY, ("category", "tag"),
                   "every tag per category: products, mentions, sentiment, discussed/negative ranks"),
+        TableSpec("gold.product_faq", s.PRODUCT_FAQ, ("product_id", "question"),
+                  "answers to the category's most discussed aspect questions per product: leaning, review counts "
+                  "per side, confidence, evidence"),
         TableSpec("gold.user_recommendations", s.USER_RECOMMENDATIONS, ("user_id", "rank"),
                   "top-N recommendations per user"),
         TableSpec("gold.product_similarity", s.PRODUCT_SIMILARITY, ("product_id", "rank"),

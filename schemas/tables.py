@@ -152,6 +152,23 @@ PRODUCT_TAGS = _schema(
     ("run_id", S, True),
 )
 
+PRODUCT_FAQ = _schema(
+    ("product_id", S, False),
+    ("question", S, False),
+    ("aspect", S, True),
+    ("question_type", S, False),
+    ("answer", S, False),
+    ("n_yes", L, False),
+    ("n_no", L, False),
+    ("n_neutral", L, False),
+    ("n_reviews", L, False),
+    ("confidence", D, False),
+    ("evidence_review_ids", ArrayType(S, False), False),
+    ("evidence_sentences", ArrayType(S, False), False),
+    ("model_version", S, False),
+    ("run_id", S, True),
+)
+
 TAG_VOCABULARY = _schema(
     ("category", S, False),
     ("tag", S, False),

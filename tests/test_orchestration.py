@@ -8,8 +8,8 @@ from reviewlake.errors import UserError
 from reviewlake.orchestration import prepare_manual_input, resolve_input
 from reviewlake.pipeline import downstream_stages, upstream_stages
 
-ALL = ("ingest", "clean", "quality", "sentences", "sentiment", "summarize", "tags", "recommend", "similarity",
-       "anomalies")
+ALL = ("ingest", "clean", "quality", "sentences", "sentiment", "summarize", "tags", "qa", "recommend",
+       "similarity", "anomalies")
 
 
 def test_stage_graph_looks_through_stages_that_are_not_available():
@@ -19,7 +19,8 @@ def test_stage_graph_looks_through_stages_that_are_not_available():
     assert upstream_stages("summarize", ("quality", "sentiment", "summarize")) == ("quality", "sentiment")
     assert downstream_stages("quality", built) == ("sentences", "sentiment", "recommend", "similarity", "anomalies")
     assert downstream_stages("recommend", built) == ()
-    assert downstream_stages("tags", ALL) == ("similarity",)
+    assert downstream_stages("tags", ALL) == ("qa", "similarity")
+    assert upstream_stages("qa", ALL) == ("tags", "summarize")
 
 
 @pytest.fixture

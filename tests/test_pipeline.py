@@ -13,7 +13,7 @@ from reviewlake.synthetic import generate
 
 def test_parse_stages():
     assert parse_stages(None) == ("ingest", "clean", "quality", "sentences", "sentiment", "summarize", "tags",
-                                  "recommend", "similarity", "anomalies")
+                                  "qa", "recommend", "similarity", "anomalies")
     assert parse_stages("clean, ingest") == ("ingest", "clean")
     with pytest.raises(UserError, match="unknown stage"):
         parse_stages("ingest,bogus")

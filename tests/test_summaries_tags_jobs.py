@@ -1,8 +1,10 @@
-"""Summarize and tags stages on Spark + Delta over 4,000 synthetic reviews, against the generator's planted
-aspects; tag search over the result; incremental re-runs."""
+"""Summarize, tags and qa stages on Spark + Delta over 4,000 synthetic reviews, against the generator's planted
+aspects; tag search and `reviewlake ask` over the result; incremental re-runs."""
 
 import json
 import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import date, datetime
 
@@ -20,9 +22,9 @@ RUN_DATE = date(2024, 1, 1)
 
 @pytest.fixture(scope="module")
 def tagged_lake(spark, base_config, tmp_path_factory):
-    """4,000 synthetic reviews through ingest, clean, sentences, sentiment (fast tier), summarize and tags."""
+    """4,000 synthetic reviews through ingest, clean, sentences, sentiment (fast tier), summarize, tags and qa."""
     return synthetic_lake(base_config, tmp_path_factory.mktemp("sumtags"), 4000, 8,
-                          ("ingest", "clean", "sentences", "sentiment", "summarize", "tags"), RUN_DATE)
+                          ("ingest", "clean", "sentences", "sentiment", "summarize", "tags", "qa"), RUN_DATE)
 
 
 def test_summaries_are_bounded_and_made_of_the_products_own_sentences(tagged_lake):
@@ -91,14 +93,15 @@ def test_search_puts_products_praised_for_the_aspect_on_top(tagged_lake):
 
 def test_reruns_are_no_ops_and_a_new_review_refreshes_only_its_product(tagged_lake, spark):
     config, _truth, _ = tagged_lake
-    again = run_pipeline(config, RunParams(stages=("sentences", "summarize", "tags"), run_date=RUN_DATE),
+    again = run_pipeline(config, RunParams(stages=("sentences", "summarize", "tags", "qa"), run_date=RUN_DATE),
                          say=lambda _m: None, run_id="again")
     assert again[0].result.details["reviews"] == 0
     assert again[1].result.rows_out == 0 and again[2].result.message == "no changes"
+    assert again[3].result.message == "no changes"
     add_review_like_first(spark, config.lake, review_id="new-1", text_hash="n1",
                           text="The sound quality is terrible. The comfort is awful.",
                           review_ts=datetime(2023, 12, 30, 9), updated_at=datetime(2024, 1, 1))
-    refreshed = run_pipeline(config, RunParams(stages=("sentences", "summarize", "tags"), run_date=RUN_DATE),
+    refreshed = run_pipeline(config, RunParams(stages=("sentences", "summarize", "tags", "qa"), run_date=RUN_DATE),
                              say=lambda _m: None, run_id="refresh")
     assert refreshed[0].result.details["reviews"] == 1
     assert refreshed[1].result.details["updated"] == 1 and refreshed[1].result.details["inserted"] == 0
@@ -106,6 +109,10 @@ def test_reruns_are_no_ops_and_a_new_review_refreshes_only_its_product(tagged_la
     ledger = read_table(config.lake, "ops.pipeline_runs")
     assert json.loads(ledger[(ledger["run_id"] == "refresh") & (ledger["job"] == "tags")]["details"].iloc[0])[
         "products_retagged"] == 1
+    faq = read_table(config.lake, "gold.product_faq")
+    product = read_table(config.lake, "silver.reviews").set_index("review_id").loc["new-1", "product_id"]
+    assert set(faq.loc[faq["product_id"] == product, "run_id"]) == {"refresh"}
+    assert (faq["run_id"] == "refresh").sum() < len(faq)   # the other products' answers stand
 
 
 def test_a_removed_output_table_is_rebuilt_for_every_product(tagged_lake, tmp_path):
@@ -124,3 +131,64 @@ def test_a_removed_output_table_is_rebuilt_for_every_product(tagged_lake, tmp_pa
         new = read_table(lake.lake, name)
         assert set(new["product_id"]) == set(old["product_id"]), name
         assert len(new) == len(old), name
+
+
+def test_faq_answers_agree_with_the_planted_aspect_opinions(tagged_lake):
+    config, truth, results = tagged_lake
+    faq = read_table(config.lake, "gold.product_faq")
+    reviews = read_table(config.lake, "silver.reviews")
+    counts = reviews.groupby("product_id").size()
+    assert set(faq["product_id"]) == set(counts[counts >= 5].index)
+    vocabulary = read_table(config.lake, "gold.tag_vocabulary")
+    per_category = vocabulary[vocabulary["rank_discussed"] <= 8].groupby("category").size()
+    assert faq.groupby("product_id").size().max() <= per_category.max()
+    assert set(faq["question_type"]) == {"yes_no"}
+    assert faq["confidence"].between(0, 1).all()
+    assert (faq["evidence_review_ids"].str.len() <= 3).all()
+    planted = pd.DataFrame([{"product_id": p, "aspect": a, "truth": t}
+                            for p, answers in truth["aspect_answers"].items() for a, t in answers.items()])
+    judged = faq.merge(planted, on=["product_id", "aspect"])
+    assert len(judged) >= 0.8 * len(faq)
+    accuracy = (judged["answer"] == judged["truth"]).mean()
+    assert accuracy >= 0.85, judged.groupby("truth")["answer"].value_counts()
+    for truth_value in ("yes", "no", "mixed", "not discussed"):
+        assert (judged["truth"] == truth_value).any(), truth_value
+    # Evidence ids are reviews of that product that mention the aspect.
+    texts = reviews.set_index("review_id")
+    for row in faq[faq["answer"].isin(["yes", "no"])].head(50).itertuples():
+        for review_id in row.evidence_review_ids:
+            assert texts.loc[review_id, "product_id"] == row.product_id
+            assert row.aspect.split()[0] in texts.loc[review_id, "text"].lower()
+    assert results["qa"].details["products_answered"] == faq["product_id"].nunique()
+
+
+def test_ask_answers_every_type_and_keeps_a_session(tagged_lake):
+    from typer.testing import CliRunner
+
+    from reviewlake.cli import app
+
+    config, truth, _ = tagged_lake
+    faq = read_table(config.lake, "gold.product_faq")
+    row = faq[faq["answer"] == "yes"].iloc[0]
+    lake = ["--lake", str(config.lake)]
+    runner = CliRunner()
+
+    def ask(*args: str) -> dict:
+        result = runner.invoke(app, ["ask", *args, "--output", "json", *lake])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    answer = ask(row["product_id"], f"is the {row['aspect']} good?", "--session", "s1")
+    assert (answer["question_type"], answer["answer"], answer["aspect"]) == ("yes_no", "yes", row["aspect"])
+    assert set(answer["evidence"][0]) == {"review_id", "sentence", "stance", "review_date"}
+    other = next(a for a, t in truth["aspect_answers"][row["product_id"]].items() if t != "yes")
+    follow = ask(f"and the {other}?", "--session", "s1")
+    assert (follow["product_id"], follow["aspect"]) == (row["product_id"], other)
+    assert follow["answer"] == truth["aspect_answers"][row["product_id"]][other]
+    assert follow["follow_up_of"] == f"is the {row['aspect']} good?"
+    assert ask(row["product_id"], "how many reviews does it have?")["intent"] == "review_count"
+    opened = ask(row["product_id"], f"what do reviewers say about the {row['aspect']}?")
+    assert opened["question_type"] == "open" and row["aspect"] in opened["answer"].lower()
+    unknown = subprocess.run([sys.executable, "-m", "reviewlake.cli", "ask", "NO-SUCH-PRODUCT", "is it good?", *lake],
+                             capture_output=True, text=True, timeout=300)
+    assert unknown.returncode == 2 and "unknown product" in unknown.stderr and "Traceback" not in unknown.stderr
