@@ -19,6 +19,7 @@ import re
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -226,8 +227,7 @@ class LakeAnswerer:
             f"where s.product_id = ? and r.product_id = ?", [product_id, product_id]).df()
         frame = frame.rename(columns={"score": "sentiment_score"})
         for column in ("aspect_terms", "aspect_polarity", "vector"):
-            frame[column] = [None if v is None or (isinstance(v, float) and pd.isna(v)) else list(v)
-                             for v in frame[column]]
+            frame[column] = [list(v) if isinstance(v, list | tuple | np.ndarray) else None for v in frame[column]]
         title = self.titles["title"].get(product_id) if product_id in self.titles.index else None
         category = self.titles["category"].get(product_id) if product_id in self.titles.index else None
         frame = frame.assign(product_title=title, product_category=category)

@@ -31,7 +31,7 @@ REVIEWS = [
     (5, "Great for travel, I take them on every flight."),
     (4, "I mostly wear them at home and they are fine for home use."),
     (5, "Perfect for travel because they fold flat into the bag."),
-    (1, "The hinge cracked within a month and the case is flimsy."),
+    (1, "The hinge cracked within a month, awful build and the case is flimsy."),
     (1, "The hinge broke after two weeks of normal use."),
     (5, "The sound quality is superb with deep bass."),
     (5, "Sound quality is crisp and clear at any volume."),

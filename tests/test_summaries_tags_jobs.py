@@ -148,7 +148,8 @@ def test_faq_answers_agree_with_the_planted_aspect_opinions(tagged_lake):
     planted = pd.DataFrame([{"product_id": p, "aspect": a, "truth": t}
                             for p, answers in truth["aspect_answers"].items() for a, t in answers.items()])
     judged = faq.merge(planted, on=["product_id", "aspect"])
-    assert len(judged) >= 0.8 * len(faq)
+    # The vocabulary's top tags include the category's planted aspects (the other rows ask about "price" & co).
+    assert len(judged) >= 0.95 * len(planted[planted["product_id"].isin(faq["product_id"])])
     accuracy = (judged["answer"] == judged["truth"]).mean()
     assert accuracy >= 0.85, judged.groupby("truth")["answer"].value_counts()
     for truth_value in ("yes", "no", "mixed", "not discussed"):

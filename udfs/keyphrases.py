@@ -190,12 +190,11 @@ def product_tags(sentences: pd.DataFrame, settings: TagSettings, run_date: date,
     return pd.DataFrame(rows, columns=columns)
 
 
-def mention_polarity(mentioning: pd.DataFrame, tag: str) -> pd.Series:
-    """How each sentence judges `tag`: the targeted polarity the aspect models gave the term (aspect_polarity,
-    for the aspect_terms equal to the tag by lemma) where the sentence has one, else the sentence's polarity
-    (lexicon, or lexicon and review tone); either way blended with the review's tone (`tone`) when known."""
+def term_polarity(mentioning: pd.DataFrame, tag: str) -> pd.Series:
+    """The targeted polarity the aspect models gave the tag in each sentence (aspect_polarity of the
+    aspect_terms equal to the tag by lemma, averaged); NaN where the sentence has none."""
     if "aspect_polarity" not in mentioning or mentioning.empty:
-        return mentioning["polarity"].astype(float)
+        return pd.Series(np.nan, index=mentioning.index, dtype=float)
     key = lemma(tag)
 
     def targeted(terms, polarities) -> float:
@@ -204,10 +203,19 @@ def mention_polarity(mentioning: pd.DataFrame, tag: str) -> pd.Series:
         hits = [p for t, p in zip(terms, polarities, strict=True) if lemma(" ".join(words(t)) or "-") == key]
         return float(np.mean(hits)) if hits else np.nan
 
-    term_level = pd.Series([targeted(t, p) for t, p in zip(mentioning["aspect_terms"], mentioning["aspect_polarity"],
-                                                           strict=True)], index=mentioning.index, dtype=float)
+    return pd.Series([targeted(t, p) for t, p in zip(mentioning["aspect_terms"], mentioning["aspect_polarity"],
+                                                     strict=True)], index=mentioning.index, dtype=float)
+
+
+def mention_polarity(mentioning: pd.DataFrame, tag: str) -> pd.Series:
+    """How each sentence judges `tag`: the targeted polarity the aspect models gave the term (term_polarity)
+    where the sentence has one, else the sentence's polarity (lexicon, or lexicon and review tone); either way
+    blended with the review's tone (`tone`) when known."""
+    if "aspect_polarity" not in mentioning or mentioning.empty:
+        return mentioning["polarity"].astype(float)
     tone = mentioning["tone"] if "tone" in mentioning else pd.Series(np.nan, index=mentioning.index)
-    return with_tone(term_level, pd.to_numeric(tone, errors="coerce")).fillna(mentioning["polarity"]).astype(float)
+    return with_tone(term_polarity(mentioning, tag), pd.to_numeric(tone, errors="coerce")) \
+        .fillna(mentioning["polarity"]).astype(float)
 
 
 def _merge_similar(ranked: list[str], mentions: dict[str, np.ndarray], embed, threshold: float) -> list[str]:

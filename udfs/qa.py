@@ -10,9 +10,9 @@ is, which reviews speak to it, how each of them leans, and the answer with its e
   embedding; several equally good ones make a clarification, not a guess.
 * **Retrieval**: hybrid per product: BM25 over lemmatised sentence words fused (reciprocal rank) with the
   cosine of the stored MiniLM sentence vectors to the question.
-* **Stance**: how the sentence judges the aspect (udfs.keyphrases.mention_polarity: the aspect-targeted
-  polarity of silver.sentence_aspects, blended with the review's tone), flipped when the question asks about
-  something undesirable ("does it leak?": complaints say yes).
+* **Stance**: how the sentence judges the aspect (the aspect-targeted polarity of silver.sentence_aspects,
+  else the sentence's lexicon polarity), flipped when the question asks about something undesirable ("does it
+  leak?": complaints say yes).
 * **Aggregation**: one vote per review. The leaning (yes / mixed / no) is the most probable one under a
   Beta(yes + 1, no + 1) posterior of the share of reviews saying yes (yes >= 0.7, no <= 0.3, mixed
   between), and the confidence is that posterior probability; "not discussed" when fewer than MIN_SUPPORT
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from udfs.keyphrases import lemma, mention_mask, mention_polarity
+from udfs.keyphrases import lemma, mention_mask, term_polarity
 from udfs.sentences import _vader, english_stop_words, words
 
 TEMPLATES = Path(__file__).parent / "training_data" / "qa_templates.tsv"
@@ -124,9 +124,18 @@ def first_word(question: str) -> str:
     return found[0].replace("'s", "") if found else ""
 
 
+def asking_word(question: str) -> str:
+    """The first word of the clause that asks: "how about the fit, is it any good?" -> is."""
+    clauses = [c for c in re.split(r"[,;:]", question) if words(c)]
+    for clause in reversed(clauses):
+        if first_word(clause) in AUXILIARIES | WH_WORDS:
+            return first_word(clause)
+    return first_word(question)
+
+
 def rule_type(question: str) -> str | None:
-    """What the first word and an "or" between options say about the type; None when they say nothing."""
-    head = first_word(question)
+    """What the asking word and an "or" between options say about the type; None when they say nothing."""
+    head = asking_word(question)
     offers_options = len(question_options(question)) >= 2
     if head in AUXILIARIES:
         return "choice" if offers_options else "yes_no"
@@ -148,33 +157,40 @@ def question_options(question: str) -> list[str]:
     parts = re.split(r"\s+or\s+", text, flags=re.IGNORECASE)
     if len(parts) < 2:
         return []
-    right = _strip_leading(parts[-1].split())
+    right_words = parts[-1].split()
+    right = _strip_leading(right_words)
     if not right or right[0].lower() in {"not", "no"}:
         return []
+    whole_phrase = len(right) < len(right_words)   # "the battery life": its own noun phrase, nothing shared
     right = right[:_option_length(right)]
     n_words = len(right)
     left = [p.strip() for p in re.split(r",\s*", parts[0])]
     middle = [_strip_leading(p.split()) for p in left[1:] + parts[1:-1]]
     first = left[0].split()
     first = _strip_leading(first[-n_words:]) or first[-1:]
-    if len(first) < len(right):   # "AA or AAA batteries": the trailing noun is shared, the options are AA, AAA
+    if len(first) < len(right) and not whole_phrase:   # "AA or AAA batteries": the noun is shared: AA, AAA
         right = right[:len(first)]
     options = [" ".join(first), *(" ".join(m) for m in middle if m), " ".join(right)]
     options = [re.sub(r"[^\w\s%.-]", "", o).strip() for o in options]
     return [o for o in dict.fromkeys(options) if o] if len(options) >= 2 else []
 
 
+_COMPARATIVES = frozenset({"better", "worse", "best", "worst", "good", "bad", "stronger", "weaker", "nicer",
+                           "more", "less", "preferred", "recommended"})
+
+
 def _strip_leading(tokens: list[str]) -> list[str]:
-    while tokens and tokens[0].lower() in _PREPOSITIONS | _ARTICLES:
+    while tokens and tokens[0].lower() in _PREPOSITIONS | _ARTICLES | AUXILIARIES | WH_WORDS | {"it", "they"}:
         tokens = tokens[1:]
     return tokens
 
 
 def _option_length(tokens: list[str]) -> int:
-    """Words of the right-hand option: up to the first word that continues the sentence ("home use" stays,
-    "down, which" stops at the comma)."""
+    """Words of the right-hand option: up to the first word that continues the sentence ("home use" stays;
+    "screen the weaker part" and "battery life better" stop before "the" and "better")."""
+    ends = _PREPOSITIONS | _ARTICLES | AUXILIARIES | _COMPARATIVES | {"which", "that", "when", "if", "because"}
     for i, token in enumerate(tokens):
-        if token.lower() in _PREPOSITIONS or token.lower() in {"which", "that", "when", "if", "because"}:
+        if token.lower() in ends:
             return max(i, 1)
     return len(tokens)
 
@@ -350,6 +366,12 @@ def resolve_aspect(text: str, aspects: Sequence[str], embed: Callable[[list[str]
     return AspectMatch(unique[order[0]], [], "embedding")
 
 
+def names_an_aspect(text: str, product: ProductReviews) -> bool:
+    """Whether the question spells out one of the product's aspects, or a word of one."""
+    match = resolve_aspect(text, product.aspects, None, focus_words(text, product.product_words))
+    return match.aspect is not None or bool(match.candidates)
+
+
 def rank_sentences(product: ProductReviews, query_terms: Sequence[str], query_vector: np.ndarray | None,
                    must_mention: np.ndarray | None = None, min_lexical_share: float = 0.0) -> np.ndarray:
     """Row positions of the product's sentences, best first: reciprocal-rank fusion of BM25 and cosine.
@@ -382,9 +404,13 @@ def _ranks(values: np.ndarray) -> np.ndarray:
 
 
 def stances(product: ProductReviews, rows: np.ndarray, aspect: str | None, undesirable: bool) -> pd.Series:
-    """How each of these sentences answers the question: > 0 yes, < 0 no."""
+    """How each of these sentences answers the question: > 0 yes, < 0 no. The aspect-targeted polarity where
+    the aspect models judged the aspect in it, else the sentence's own lexicon polarity. Unlike tag sentiment,
+    the review's tone is left out: a happy review can still complain about the one aspect asked about (on
+    the synthetic FAQ, 4,000 reviews: 0.918 accuracy without the tone, 0.862 with it)."""
     chosen = product.sentences.iloc[rows]
-    values = mention_polarity(chosen, aspect) if aspect else chosen["polarity"].astype(float)
+    own = chosen["lexical_polarity"] if "lexical_polarity" in chosen else chosen["polarity"]
+    values = own.astype(float) if not aspect else term_polarity(chosen, aspect).fillna(own.astype(float))
     return -values if undesirable else values
 
 
@@ -442,6 +468,10 @@ class Answerer:
                                  product.aspects[:6])
         vector = normalise(self.embed([text]))[0]
         kind, intent = self.classifier.classify(text, vector)
+        if kind == "knowledge" and names_an_aspect(text, product):
+            # Knowledge questions are about the product as a whole; "what do reviewers say about the fit?"
+            # and "is the price good?" are about one of its aspects.
+            kind, intent = rule_type(text) or "open", None
         follow_up = previous is not None and previous.get("product_id") == product.product_id and is_follow_up(text)
         if follow_up and rule_type(text) is None:
             kind, intent = previous["question_type"], previous.get("intent")
@@ -494,6 +524,9 @@ def yes_no_answer(product: ProductReviews, question: Question, vector: np.ndarra
         mentions = mention_mask(aspect, product.lowered)
         ranked = rank_sentences(product, _terms(aspect), None, mentions)
         ranked = ranked[mentions[ranked]]
+        if product.sentences["review_id"].iloc[ranked].nunique() < MIN_SUPPORT and vector is not None:
+            # Reviewers rarely write "ease of use" or "durability": sentences close to the question speak to it.
+            ranked = rank_sentences(product, [], vector, mentions)
     else:
         ranked = _relevant(product, None, question.focus, vector)
     stance = stances(product, ranked, aspect, question.undesirable)

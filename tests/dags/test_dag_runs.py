@@ -45,7 +45,7 @@ def test_manual_dag_runs_every_stage_then_nightly_replays_as_no_op(airflow_env):
     assert {job: r["status"] for job, r in manual_run.items()} == {s: "succeeded" for s in dag_stages()}
     assert len({r["run_id"] for r in runs}) == 1 and runs[0]["run_id"].startswith("manual__")
     for table in ("gold/review_sentiment", "gold/user_recommendations", "gold/product_similarity",
-                  "gold/metric_anomalies"):
+                  "gold/metric_anomalies", "gold/product_faq"):
         assert len(DeltaTable(str(lake / table)).to_pandas()) > 0, table
 
     inputs = Path(airflow_env["REVIEWLAKE_ALLOWED_INPUT_ROOT"])
@@ -56,6 +56,7 @@ def test_manual_dag_runs_every_stage_then_nightly_replays_as_no_op(airflow_env):
     assert {job: r["status"] for job, r in nightly_run.items()} == {s: "succeeded" for s in dag_stages()}
     assert nightly_run["ingest"]["rows_out"] == 0          # same files: content hashes make it a no-op
     assert nightly_run["recommend"]["message"].startswith("unchanged")
+    assert nightly_run["qa"]["message"] == "no changes"
     assert json.loads(nightly_run["anomalies"]["params"])["run_date"] == "2024-01-02"
 
 
