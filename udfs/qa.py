@@ -500,7 +500,7 @@ class Answerer:
             return self._clarify(product, question.text, "Which aspect of the product do you mean?",
                                  product.aspects[:6])
         if question.type == "yes_no":
-            return yes_no_answer(product, question, vector, aspect, k)
+            return yes_no_answer(product, question, vector, aspect, k, self.embed)
         return open_answer(product, question, vector, aspect, k)
 
     def _clarify(self, product: ProductReviews, text: str, message: str, candidates: list[str]) -> Answer:
@@ -518,15 +518,16 @@ def _relevant(product: ProductReviews, aspect: str | None, focus: Sequence[str],
 
 
 def yes_no_answer(product: ProductReviews, question: Question, vector: np.ndarray | None, aspect: str | None,
-                  k: int) -> Answer:
+                  k: int, embed: Callable[[list[str]], np.ndarray] | None = None) -> Answer:
     """Leaning, per-side review counts and the posterior confidence (module docstring)."""
     if aspect is not None:   # only sentences naming the aspect vote: one resembling it may be about another
         mentions = mention_mask(aspect, product.lowered)
         ranked = rank_sentences(product, _terms(aspect), None, mentions)
         ranked = ranked[mentions[ranked]]
-        if product.sentences["review_id"].iloc[ranked].nunique() < MIN_SUPPORT and vector is not None:
-            # Reviewers rarely write "ease of use" or "durability": sentences close to the question speak to it.
-            ranked = rank_sentences(product, [], vector, mentions)
+        if product.sentences["review_id"].iloc[ranked].nunique() < MIN_SUPPORT and embed is not None:
+            # Reviewers rarely write "ease of use" or "durability": sentences close to the aspect itself (not to
+            # the question, whose "is the ... good?" resembles every judgement) speak to it too.
+            ranked = rank_sentences(product, [], normalise(embed([aspect]))[0], mentions)
     else:
         ranked = _relevant(product, None, question.focus, vector)
     stance = stances(product, ranked, aspect, question.undesirable)
