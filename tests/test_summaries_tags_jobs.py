@@ -190,6 +190,10 @@ def test_ask_answers_every_type_and_keeps_a_session(tagged_lake):
     assert ask(row["product_id"], "how many reviews does it have?")["intent"] == "review_count"
     opened = ask(row["product_id"], f"what do reviewers say about the {row['aspect']}?")
     assert opened["question_type"] == "open" and row["aspect"] in opened["answer"].lower()
+    from reviewlake.errors import UserError
+
+    bad_session = runner.invoke(app, ["ask", row["product_id"], "is it good?", "--session", "../etc", *lake])
+    assert isinstance(bad_session.exception, UserError) and "--session" in str(bad_session.exception)
     title_word = read_table(config.lake, "silver.products")["title"].str.split().str[-2].mode()[0]   # the noun
     several = ask(title_word, "is it good?")
     assert several["question_type"] == "clarification" and len(several["candidates"]) > 1

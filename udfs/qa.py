@@ -166,10 +166,12 @@ def question_options(question: str) -> list[str]:
     n_words = len(right)
     left = [p.strip() for p in re.split(r",\s*", parts[0])]
     middle = [_strip_leading(p.split()) for p in left[1:] + parts[1:-1]]
-    first = left[0].split()
-    first = _strip_leading(first[-n_words:]) or first[-1:]
-    if len(first) < len(right) and not whole_phrase:   # "AA or AAA batteries": the noun is shared: AA, AAA
-        right = right[:len(first)]
+    first = _trailing_phrase(left[0].split()) or left[0].split()[-n_words:]
+    if not whole_phrase:   # "AA or AAA batteries": the noun is shared (AA, AAA); "size up or down": up, down
+        if len(first) < len(right):
+            right = right[:len(first)]
+        elif len(first) > len(right):
+            first = first[-len(right):]
     options = [" ".join(first), *(" ".join(m) for m in middle if m), " ".join(right)]
     options = [re.sub(r"[^\w\s%.-]", "", o).strip() for o in options]
     return [o for o in dict.fromkeys(options) if o] if len(options) >= 2 else []
@@ -179,8 +181,21 @@ _COMPARATIVES = frozenset({"better", "worse", "best", "worst", "good", "bad", "s
                            "more", "less", "preferred", "recommended"})
 
 
+_FUNCTION_WORDS = _PREPOSITIONS | _ARTICLES | AUXILIARIES | WH_WORDS | {"it", "they", "i", "you", "we", "this", "these"}
+
+
+def _trailing_phrase(tokens: list[str], max_words: int = 4) -> list[str]:
+    """The words after the last function word: "is the skin feel" -> skin feel; "does it run on AA" -> AA."""
+    tail: list[str] = []
+    for token in reversed(tokens):
+        if token.lower() in _FUNCTION_WORDS or len(tail) == max_words:
+            break
+        tail.insert(0, token)
+    return tail
+
+
 def _strip_leading(tokens: list[str]) -> list[str]:
-    while tokens and tokens[0].lower() in _PREPOSITIONS | _ARTICLES | AUXILIARIES | WH_WORDS | {"it", "they"}:
+    while tokens and tokens[0].lower() in _FUNCTION_WORDS:
         tokens = tokens[1:]
     return tokens
 
