@@ -646,7 +646,16 @@ def knowledge_answer(product: ProductReviews, question: Question, k: int) -> Ans
         shown = {**mix, "n_reviews": n}
     elif intent in {"top_tags", "complaints", "praise"}:
         chosen = _chosen_tags(tags, intent)
-        text = ", ".join(chosen["tag"]) if len(chosen) else "nothing stands out in the reviews yet"
+        if len(chosen):
+            text = ", ".join(chosen["tag"])
+        elif tags.empty:
+            text = "no tags for this product yet (too few reviews, or run the tags stage)"
+        else:   # every tag leans the other way: say so, with the closest ones
+            closest = tags.sort_values("tag_sentiment", ascending=intent == "complaints").head(3)
+            side = "criticised" if intent == "complaints" else "praised"
+            text = f"no aspect is {side} on balance; closest: " + ", ".join(
+                f"{t} ({v:+.2f})" for t, v in zip(closest["tag"], closest["tag_sentiment"], strict=True))
+            chosen = closest
         shown = {"tags": chosen.to_dict("records")}
         if intent == "complaints" and facts.get("cons"):
             shown["cons"] = list(facts["cons"])
