@@ -17,7 +17,7 @@ ground_truth.json's aspect_answers say what reviews of each product say about ev
      to the truth), the confusion counts per truth value, and calibration: accuracy per confidence bin
      [0, 0.5), [0.5, 0.7), [0.7, 0.9), [0.9, 1] (with how many of them say "not discussed", whose confidence
      is a different posterior).
- A2. One jobs.qa.LakeAnswerer (what `reviewlake ask` uses), on --products products drawn with
+ A2. One queries.ask.LakeAnswerer (what `reviewlake ask` uses), on --products products drawn with
      random.Random(--seed) from those with a truth and >= 5 reviews:
      - yes/no: every aspect of the product's category asked in three phrasings written here (PHRASINGS),
        accuracy per phrasing against the truth (every answer counts; a clarification is wrong), the share
@@ -256,7 +256,7 @@ def ask_lake(answerer, truth: dict[str, dict[str, str]], n_products: int, seed: 
 
 def print_lake_questions(yes_no: pd.DataFrame, choices: pd.DataFrame, latency: dict[str, list[float]]) -> None:
     n_products = yes_no["product_id"].nunique() if len(yes_no) else 0
-    print(f"### A2. `reviewlake ask` (jobs.qa.LakeAnswerer) on {n_products} sampled products with >= 5 reviews")
+    print(f"### A2. `reviewlake ask` (queries.ask.LakeAnswerer) on {n_products} sampled products with >= 5 reviews")
     print()
     if yes_no.empty:
         print("no product to ask about")
@@ -314,8 +314,8 @@ def print_lake_questions(yes_no: pd.DataFrame, choices: pd.DataFrame, latency: d
 
 
 def print_qa_stage(lake: Path) -> None:
+    from queries.sql import open_table
     from reviewlake.errors import UserError
-    from reviewlake.sql import open_table
 
     try:
         runs = open_table(lake, "ops.pipeline_runs").to_pandas()
@@ -338,8 +338,8 @@ def print_qa_stage(lake: Path) -> None:
 
 def part_a(args: argparse.Namespace):
     """Runs A1 and A2; returns the LakeAnswerer's question classifier (for the question-type table)."""
-    from jobs.qa import LakeAnswerer
-    from reviewlake.sql import open_table
+    from queries.ask import LakeAnswerer
+    from queries.sql import open_table
 
     truth = json.loads(Path(args.truth).read_text())["aspect_answers"]
     print(f"## Part A: synthetic lake {args.lake} against {args.truth}")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import date
-from pathlib import Path
 
 import pandas as pd
 from pyspark.sql import DataFrame
@@ -21,14 +20,13 @@ from pyspark.sql import functions as F
 
 from reviewlake.config import TagSettings
 from reviewlake.context import StageContext, StageResult
-from reviewlake.errors import UserError
 from reviewlake.model_store import ModelStore
 from reviewlake.tables import table_spec
 from reviewlake.views import product_sentences, with_product_names, with_sentiment_score
 from udfs.encoder import embed_on_worker
 from udfs.keyphrases import nouns_of_product_frame, product_tags
 from udfs.sentences import review_tone, usable_sentences
-from udfs.tag_search import TagSearch, TagVectors
+from udfs.tag_search import TagVectors
 
 REVIEWS, PRODUCTS, SENTIMENT = "silver.reviews", "silver.products", "gold.review_sentiment"
 SENTENCES, ASPECTS = "silver.review_sentences", "silver.sentence_aspects"
@@ -126,27 +124,6 @@ def run(ctx: StageContext) -> StageResult:
     return StageResult(rows_in=n_changed, rows_out=n_tags, message=f"{len(unique):,} distinct tags",
                        details={"products_retagged": n_changed, "tags": n_tags, "distinct_tags": len(unique),
                                 "search_vectors": version})
-
-
-def open_search(lake: str | Path, device: str = "auto") -> TagSearch:
-    """A TagSearch over the lake's current tags (no Spark): load once, then call .search(query, k)."""
-    from reviewlake.sql import open_table, product_titles
-    from udfs.encoder import SentenceEncoder
-
-    store = ModelStore(Path(lake), "tags")
-    if store.current() is None:
-        raise UserError(f"no tags in {lake}; run the tags stage first (reviewlake run --stages tags)")
-    tags = open_table(lake, TAGS).to_pandas(columns=["product_id", "tag", "weight", "tag_sentiment"])
-    encoder = SentenceEncoder(device=device)
-    return TagSearch(tags, TagVectors.load(store.path(store.current())), product_titles(lake), encoder.encode)
-
-
-def search_products(lake: str | Path, query: str, k: int = 10) -> pd.DataFrame:
-    """Products ranked by tag match and tag sentiment for `query` (see udfs.tag_search)."""
-    try:
-        return open_search(lake).search(query, k)
-    except ValueError as error:
-        raise UserError(str(error)) from None
 
 
 if __name__ == "__main__":

@@ -159,7 +159,7 @@ def demo(
 
 
 def _print_tables(lake: Path) -> None:
-    from reviewlake.sql import table_summaries
+    from queries.sql import table_summaries
 
     table = Table(title=f"tables in {lake}")
     for column in ("table", "version", "rows", "MB", "description"):
@@ -183,7 +183,7 @@ def history(
     lake: LakeOption = None,
 ) -> None:
     """Show a table's Delta history (no Spark needed)."""
-    from reviewlake.sql import open_table
+    from queries.sql import open_table
     from reviewlake.tables import REGISTRY
 
     if table not in REGISTRY:
@@ -208,7 +208,7 @@ def sql(
     max_rows: Annotated[int, typer.Option(help="Rows shown in table output")] = 50,
 ) -> None:
     """Run SQL over the lake without Spark (delta-rs + DuckDB)."""
-    from reviewlake.sql import query as run_query
+    from queries.sql import query as run_query
 
     if output not in ("table", "csv", "json"):
         raise UserError(f"--output must be table, csv or json, not {output!r}")
@@ -311,7 +311,7 @@ def similar(
     lake: LakeOption = None,
 ) -> None:
     """Nearest products from the saved FAISS index (no Spark): by product id or by free text."""
-    from jobs.similarity import similar_products
+    from queries.similar import similar_products
 
     _print_frame(similar_products(_config(lake).lake, product_id, text, k), output)
 
@@ -324,7 +324,7 @@ def search(
     lake: LakeOption = None,
 ) -> None:
     """Products ranked by tag match (exact and semantic) and tag sentiment (no Spark)."""
-    from jobs.tags import open_search
+    from queries.search import open_search
 
     started = time.perf_counter()
     engine = open_search(_config(lake).lake)
@@ -350,7 +350,7 @@ def ask(
     lake: LakeOption = None,
 ) -> None:
     """Answer a question about a product from its reviews (no Spark): yes/no, choice, open or knowledge."""
-    from jobs.qa import open_answerer
+    from queries.ask import open_answerer
 
     if output not in {"table", "json"}:
         raise UserError(f"--output must be table or json, not {output!r}")

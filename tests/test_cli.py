@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from reviewlake.sql import query, table_summaries
+from queries.sql import query, table_summaries
 
 
 def reviewlake(*args, cwd=None):

@@ -69,7 +69,7 @@ def test_als_beats_popularity_on_the_held_out_newest_interactions(small_lake):
 
 
 def test_similarity_table_and_saved_index_agree(small_lake):
-    from jobs.similarity import similar_products
+    from queries.similar import similar_products
 
     config, results = small_lake
     table = read_table(config.lake, "gold.product_similarity")
@@ -109,7 +109,7 @@ def test_reruns_are_no_ops_and_new_reviews_refresh_only_their_product(small_lake
 
 
 def test_similar_without_an_index_is_a_user_error(tmp_path):
-    from jobs.similarity import similar_products
+    from queries.similar import similar_products
     from reviewlake.errors import UserError
 
     with pytest.raises(UserError, match="run the similarity stage first"):

@@ -79,7 +79,7 @@ def test_tags_find_planted_aspects_with_their_polarity(tagged_lake):
 
 
 def test_search_puts_products_praised_for_the_aspect_on_top(tagged_lake):
-    from jobs.tags import search_products
+    from queries.search import search_products
 
     config, truth, _ = tagged_lake
     planted = _planted(truth).set_index(["product_id", "tag"])["quality"]

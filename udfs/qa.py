@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from udfs.keyphrases import lemma, mention_mask, term_polarity
-from udfs.sentences import _vader, english_stop_words, words
+from udfs.keyphrases import lemma, mention_mask, nouns_of_product_frame, term_polarity
+from udfs.sentences import _vader, english_stop_words, review_tone, usable_sentences, words
 
 TEMPLATES = Path(__file__).parent / "training_data" / "qa_templates.tsv"
 QUESTION_TYPES = ("yes_no", "choice", "open", "knowledge")
@@ -286,6 +286,20 @@ class ProductReviews:
                 matrix[has] = normalise(np.stack([np.asarray(v, dtype=np.float32) for v in column[has]]))
             self._vectors, self._has_vector = matrix, has
         return self._vectors, self._has_vector
+
+
+def product_from_rows(frame: pd.DataFrame, aspects: list[str], n_reviews: int, facts: dict | None = None
+                    ) -> ProductReviews:
+    """A ProductReviews from one product's sentence rows (reviewlake.views.product_sentences columns, + vector
+    where loaded): the quotable sentences, newest review first (ties in ranking go to the newest evidence)."""
+    frame = frame.sort_values(["review_ts", "review_id", "sentence_idx"], ascending=[False, True, True])
+    frame = frame.assign(tone=review_tone(frame["rating"], frame["sentiment_score"]))
+    first = frame.iloc[0] if len(frame) else {}
+    return ProductReviews(
+        product_id=str(first.get("product_id", "")), title=first.get("product_title"),
+        category=first.get("product_category"), sentences=usable_sentences(frame).reset_index(drop=True),
+        aspects=list(dict.fromkeys(aspects)), n_reviews=int(n_reviews), product_words=nouns_of_product_frame(frame),
+        facts=facts or {})
 
 
 def _terms(text: str) -> list[str]:
