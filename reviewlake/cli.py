@@ -171,9 +171,39 @@ def _print_tables(lake: Path) -> None:
 
 
 @app.command()
-def tables(lake: LakeOption = None) -> None:
-    """List the lake's tables with version and row count (no Spark needed)."""
-    _print_tables(_config(lake).lake)
+def tables(
+    table: Annotated[str | None, typer.Argument(help="With --describe: only this table, e.g. gold.product_faq")] = None,
+    describe: Annotated[bool, typer.Option(
+        "--describe", help="The data dictionary: description, key, columns with their meaning, version, rows, size, "
+                           "last write")] = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="With --describe: print docs/TABLES.md")] = False,
+    lake: LakeOption = None,
+) -> None:
+    """List the lake's tables with version and row count, or describe them (no Spark needed)."""
+    if not describe:
+        if table is not None or markdown:
+            raise UserError("a table name and --markdown go with --describe")
+        _print_tables(_config(lake).lake)
+        return
+    from queries import dictionary
+
+    if markdown:
+        sys.stdout.write(dictionary.markdown())
+        return
+    for entry in dictionary.describe(_config(lake).lake, table):
+        state = entry["state"]
+        where = "not created yet" if state is None else (
+            f"version {state['version']}, {state['rows']:,} rows, {state['bytes'] / 1e6:.1f} MB, last write "
+            f"{state['last_write']:%Y-%m-%d %H:%M:%S} UTC" if state["last_write"] else f"version {state['version']}")
+        _say(f"{entry['table']}: {entry['description']}")
+        _say(f"  key ({', '.join(entry['keys'])}); {where}")
+        out = Table(show_header=True, box=None, pad_edge=False)
+        for column in ("column", "type", "null", "meaning"):
+            out.add_column(column)
+        for c in entry["columns"]:
+            out.add_row(c["name"], c["type"], "yes" if c["nullable"] else "no", c["description"])
+        console.print(out)
+        _say("")
 
 
 @app.command()
