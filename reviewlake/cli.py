@@ -308,9 +308,7 @@ def detect_anomalies(
     missing = [c for c in (time_col, value_col, entity_col) if c and c not in frame.columns]
     if missing:
         raise UserError(f"{input} has no column(s) {missing}; columns are {list(frame.columns)}")
-    parsed = pd.to_datetime(frame[time_col], utc=True, errors="coerce", format="mixed")
-    numeric_time = pd.to_numeric(frame[time_col], errors="coerce")
-    parsed = parsed.where(numeric_time.isna(), pd.to_datetime(numeric_time, unit="s", utc=True, errors="coerce"))
+    parsed = _parse_times(frame[time_col])
     bad_times = frame.loc[parsed.isna(), time_col]
     if len(bad_times):
         raise UserError(f"{len(bad_times)} row(s) of {input} have unparseable {time_col!r} values, e.g. "
@@ -330,6 +328,21 @@ def detect_anomalies(
     scored.to_csv(output, index=False)
     console.print(f"{len(scored):,} rows scored ({int(values.isna().sum()):,} without a numeric value, kept "
                   f"unscored); {int(scored['is_anomaly'].sum()):,} anomalies -> {output}")
+
+
+def _parse_times(column):
+    """ISO 8601 text, or epoch seconds / milliseconds (numbers above 1e11 are milliseconds); NaT where neither.
+    Only the numeric cells go through the epoch conversion: an all-NaN float column overflows in it."""
+    import pandas as pd
+
+    parsed = pd.to_datetime(column, utc=True, errors="coerce", format="mixed")
+    numeric = pd.to_numeric(column, errors="coerce").dropna()
+    if len(numeric):
+        in_ms = numeric.abs() > 1e11
+        epoch = pd.concat([pd.to_datetime(numeric[~in_ms], unit="s", utc=True, errors="coerce"),
+                           pd.to_datetime(numeric[in_ms], unit="ms", utc=True, errors="coerce")])
+        parsed.loc[epoch.index] = epoch
+    return parsed
 
 
 @app.command()

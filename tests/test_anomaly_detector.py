@@ -128,6 +128,32 @@ def test_cli_on_an_irregular_csv(tmp_path):
     assert bad.returncode == 2 and "no column" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_cli_times_iso_5_minute_and_epoch_milliseconds(tmp_path):
+    """ISO 8601 text no longer goes through the epoch conversion (on an all-NaN column pandas can raise
+    FloatingPointError "overflow encountered in multiply"), and epoch milliseconds, refused before as
+    unparseable, give the same instants as seconds and ISO text."""
+    from typer.testing import CliRunner
+
+    from reviewlake.cli import app
+
+    times = pd.date_range("2024-03-01", periods=600, freq="5min", tz="UTC")
+    load = 50 + np.random.default_rng(2).normal(0, 2, 600)
+    load[500] += 60
+    outputs = {}
+    for name, column in (("iso", times.strftime("%Y-%m-%dT%H:%M:%SZ")), ("s", times.astype("int64") // 10**9),
+                         ("ms", times.astype("int64") // 10**6)):
+        source, out = tmp_path / f"{name}.csv", tmp_path / f"{name}-scored.csv"
+        pd.DataFrame({"ts": column, "load": load}).to_csv(source, index=False)
+        result = CliRunner().invoke(app, ["detect-anomalies", "--input", str(source), "--time-col", "ts",
+                                          "--value-col", "load", "--output", str(out)])
+        assert result.exit_code == 0, result.output
+        outputs[name] = pd.read_csv(out)
+    for name in ("s", "ms"):
+        assert outputs[name]["ts"].tolist() == outputs["iso"]["ts"].tolist(), name
+    flagged = outputs["iso"][outputs["iso"]["is_anomaly"]]
+    assert pd.Timestamp(flagged["ts"].iloc[0]) == times[500]
+
+
 def test_averages_over_few_reviews_need_more_evidence():
     rng = np.random.default_rng(8)
     ratings = np.clip(rng.normal(4.5, 0.1, 100), 1, 5)
