@@ -283,7 +283,7 @@ def base_model(
 @app.command("detect-anomalies")
 def detect_anomalies(
     input: Annotated[Path, typer.Option("--input", help="CSV with a time column and a value column")],
-    time_col: Annotated[str, typer.Option(help="Timestamp column (ISO 8601 or epoch seconds)")],
+    time_col: Annotated[str, typer.Option(help="Timestamp column (ISO 8601, epoch seconds or milliseconds)")],
     value_col: Annotated[str, typer.Option(help="Numeric column to score")],
     output: Annotated[Path, typer.Option(help="CSV to write: input rows + expected, z, score, is_anomaly")],
     entity_col: Annotated[str | None, typer.Option(help="Column naming independent series")] = None,
