@@ -71,7 +71,10 @@ class Indexed:
 
 
 def index_interactions(frame: pd.DataFrame) -> Indexed:
-    """Integer codes (sorted ids, so the same data gives the same codes) and preferences."""
+    """Integer codes (sorted ids, so the same data gives the same codes) and preferences. Every row needs a
+    user id (a missing one would be code -1)."""
+    if frame["user_id"].isna().any():
+        raise ValueError("interactions without a user id cannot be indexed; leave them out first")
     user, user_ids = pd.factorize(frame["user_id"], sort=True)
     item, item_ids = pd.factorize(frame["product_id"], sort=True)
     per_item = pd.DataFrame({"item": item, "category": frame["category"].to_numpy()}).drop_duplicates("item")
@@ -192,6 +195,11 @@ def run(ctx: StageContext) -> StageResult:
     store.discard_staging()
     frame = interaction_frame(ctx.read(REVIEWS), ctx.read(SENTIMENT) if SENTIMENT in inputs else None,
                               ctx.read(PRODUCTS) if PRODUCTS in inputs else None).toPandas()
+    # A review without a user id (valid CSV input) is nobody's taste: it cannot be a row of the user matrix.
+    anonymous = int(frame["user_id"].isna().sum())
+    if anonymous:
+        ctx.say(f"  {anonymous:,} reviews without a user id are left out of the interactions")
+        frame = frame[frame["user_id"].notna()].reset_index(drop=True)
     data = index_interactions(frame)
     ctx.say(f"  {len(frame):,} reviews -> {int(data.liked.sum()):,} likes from {data.shape[0]:,} users on "
             f"{data.shape[1]:,} products (sentiment {'used' if SENTIMENT in inputs else 'absent: stars only'})")
@@ -227,7 +235,7 @@ def run(ctx: StageContext) -> StageResult:
     ctx.say(f"  {served['user_id'].nunique():,} users x top-{settings.top_k} written in "
             f"{time.perf_counter() - started:.1f}s; rows by strategy: {mix}")
     return StageResult(rows_in=len(frame), rows_out=len(served), message=f"model {version}", details={
-        "model_version": version, "backend": backend, "params": asdict(params), "test": als_metrics,
+        "model_version": version, "reviews_without_user": anonymous, "backend": backend, "params": asdict(params), "test": als_metrics,
         "popularity": popular_metrics, "rows_by_strategy": mix})
 
 

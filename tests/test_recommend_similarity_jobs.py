@@ -107,6 +107,15 @@ def test_reruns_are_no_ops_and_new_reviews_refresh_only_their_product(small_lake
     assert refreshed.details["vectors_recomputed"] == 1
     assert refreshed.details["model_version"] != results["similarity"].details["model_version"]
 
+    # A review without a user id (valid CSV input) used to reach ALS as user code -1 and crash the stage.
+    add_review_like_first(spark, config.lake, review_id="anonymous-1", user_id=None, text_hash="anon",
+                          review_ts=datetime(2023, 12, 31, 13), updated_at=datetime(2024, 1, 1))
+    anonymous = run_pipeline(config, RunParams(stages=("recommend",), run_date=RUN_DATE), say=lambda _m: None,
+                             run_id="anonymous")[0]
+    assert anonymous.status == "succeeded"
+    assert anonymous.result.details["reviews_without_user"] == 1
+    assert None not in set(read_table(config.lake, "gold.user_recommendations")["user_id"])
+
 
 def test_similar_without_an_index_is_a_user_error(tmp_path):
     from queries.similar import similar_products
