@@ -90,7 +90,7 @@ class StageContext:
 
     def record_metrics(self, dataset: str, metrics: dict[tuple[str, str], dict[str, float]]) -> None:
         """Append {(model, model_version): {metric: value}} measured on `dataset` to ops.model_metrics."""
-        now = datetime.now(UTC).replace(tzinfo=None)
+        now = datetime.now(UTC)
         rows = [{"model": model, "model_version": version, "metric": name, "dataset": dataset,
                  "value": float(value), "computed_at": now, "run_id": self.run_id}
                 for (model, version), values in metrics.items() for name, value in values.items()]

@@ -45,7 +45,7 @@ class RunLedger:
                tables_written: dict[str, int] | None = None, message: str = "",
                details: dict[str, Any] | None = None) -> None:
         """Append one stage outcome."""
-        ended_at = datetime.now(UTC).replace(tzinfo=None)
+        ended_at = datetime.now(UTC)   # aware: PySpark reads a naive datetime as host-local time
         row = {
             "run_id": run_id, "job": job, "status": status, "started_at": started_at, "ended_at": ended_at,
             "duration_s": (ended_at - started_at).total_seconds(),

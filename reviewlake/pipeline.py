@@ -118,7 +118,7 @@ def run_pipeline(config: Config, params: RunParams, say: Callable[[str], None] =
         module = importlib.import_module(STAGE_MODULES[stage])
         ctx = StageContext(spark=spark, lake=lake, config=config, run_id=run_id, stage=stage, params=params,
                            last_success=ledger.last_success, say=say)
-        started = datetime.now(UTC).replace(tzinfo=None)
+        started = datetime.now(UTC)
         clock = time.perf_counter()
         say(f"[{stage}] started")
         try:

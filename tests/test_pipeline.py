@@ -45,3 +45,29 @@ def test_skipped_stages_are_recorded_after_a_failure(spark, config, lake, tmp_pa
         run_pipeline(config, params, say=lambda _m: None, run_id="r")
     statuses = {r["job"]: r["status"] for r in lake.read("ops.pipeline_runs").collect()}
     assert statuses == {"ingest": "failed", "clean": "skipped", "quality": "skipped"}
+
+
+def test_ledger_and_metric_times_are_utc_whatever_the_host_time_zone(spark, config, lake, monkeypatch, tmp_path):
+    """PySpark turns a naive datetime into an instant with the host's zone: naive UTC stamps were shifted on any
+    host not on UTC. Written under New York time, read back (delta-rs, UTC) they must be now."""
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from tests.conftest import make_context, read_table
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        before = datetime.now(UTC)
+        params = RunParams(inputs=(str(tmp_path / "absent.jsonl"),), stages=("ingest",))
+        with pytest.raises(UserError):
+            run_pipeline(config, params, say=lambda _m: None, run_id="tz")
+        make_context(spark, config, "recommend", run_id="tz").record_metrics("d", {("m", "v1"): {"x": 1.0}})
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    ledger = read_table(config.lake, "ops.pipeline_runs").iloc[0]
+    metrics = read_table(config.lake, "ops.model_metrics").iloc[0]
+    for stamp in (ledger["started_at"], ledger["ended_at"], metrics["computed_at"]):
+        written = stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp
+        assert abs(written - before) < timedelta(minutes=1), (stamp, before)
