@@ -235,7 +235,8 @@ def run(ctx: StageContext) -> StageResult:
     ctx.say(f"  {served['user_id'].nunique():,} users x top-{settings.top_k} written in "
             f"{time.perf_counter() - started:.1f}s; rows by strategy: {mix}")
     return StageResult(rows_in=len(frame), rows_out=len(served), message=f"model {version}", details={
-        "model_version": version, "reviews_without_user": anonymous, "backend": backend, "params": asdict(params), "test": als_metrics,
+        "model_version": version, "reviews_without_user": anonymous, "backend": backend, "params": asdict(params),
+        "test": als_metrics,
         "popularity": popular_metrics, "rows_by_strategy": mix})
 
 
