@@ -7,7 +7,6 @@ content hash is already in bronze is skipped, so a replay adds zero rows.
 from __future__ import annotations
 
 import csv
-import glob
 import gzip
 import hashlib
 import io
@@ -21,11 +20,11 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from reviewlake.context import StageContext, StageResult
 from reviewlake.errors import UserError
+from reviewlake.inputs import resolve_inputs
 from schemas import inputs
 from schemas.tables import BRONZE_PARSED_COLUMNS
 
 BRONZE = "bronze.reviews_raw"
-INPUT_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv")
 SNIFF_LINES = 50
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -46,29 +45,6 @@ class InputFile:
 def _open_text(path: Path) -> io.TextIOBase:
     raw = gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")  # noqa: SIM115
     return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
-
-
-def resolve_inputs(spec: str) -> list[Path]:
-    """A file, a directory (its review files, recursively) or a glob -> sorted absolute file paths."""
-    path = Path(spec).expanduser()
-    if path.is_file():
-        return [path.resolve()]
-    if path.is_dir():
-        found = [p for p in path.rglob("*") if p.is_file() and _looks_like_input(p)]
-        if not found:
-            raise UserError(f"no review files (*.json, *.jsonl, *.csv, optionally .gz) under {spec}")
-        return sorted(p.resolve() for p in found)
-    if any(ch in spec for ch in "*?["):
-        matched = [Path(p).resolve() for p in glob.glob(spec, recursive=True) if Path(p).is_file()]
-        if not matched:
-            raise UserError(f"the pattern {spec} matches no file")
-        return sorted(matched)
-    raise UserError(f"input not found: {spec}")
-
-
-def _looks_like_input(path: Path) -> bool:
-    name = path.name.lower().removesuffix(".gz")
-    return name.endswith(INPUT_SUFFIXES) and not name.startswith(("ground_truth", "products"))
 
 
 def sniff_format(path: Path) -> str:

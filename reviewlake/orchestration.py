@@ -6,6 +6,7 @@ import it parse fast; the functions that read the jar cache or the disk run insi
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from reviewlake.errors import UserError
+from reviewlake.inputs import resolve_inputs
 from reviewlake.pipeline import (
     STAGE_MODULES,
     STAGE_OUTPUTS,
@@ -90,19 +92,25 @@ def resolve_input(path: str | None, allowed_root: Path | None = None) -> str:
         anchor = _glob_anchor(candidate)
         if not _inside(anchor.resolve(), root):
             raise UserError(f"input_path glob {text!r} reaches outside the allowed root {root}")
-        matches = sorted(anchor.glob(str(candidate.relative_to(anchor))))
-        outside = [m for m in matches if not _inside(m.resolve(), root)]
-        if outside:
-            raise UserError(f"input_path glob {text!r} matches {outside[0]}, outside the allowed root {root}")
-        if not matches:
+        if not glob.glob(str(candidate), recursive=True):
             raise UserError(f"input_path glob {text!r} matches no files under {root}")
+        _check_files_inside(str(candidate), text, root)
         return str(candidate)
     resolved = candidate.resolve()
     if not _inside(resolved, root):
         raise UserError(f"input_path {text!r} resolves to {resolved}, outside the allowed root {root}")
     if not resolved.exists():
         raise UserError(f"input_path {text!r} does not exist (looked for {resolved})")
+    _check_files_inside(str(resolved), text, root)
     return str(resolved)
+
+
+def _check_files_inside(spec: str, text: str, root: Path) -> None:
+    """Every file ingest would read for `spec` (the same expansion, symlinks followed) is inside the root: a
+    link in an allowed directory must not reach the rest of the disk."""
+    outside = [f for f in resolve_inputs(spec) if not _inside(f, root)]
+    if outside:
+        raise UserError(f"input_path {text!r} reaches {outside[0]}, outside the allowed root {root}")
 
 
 def _glob_anchor(pattern: Path) -> Path:

@@ -59,6 +59,18 @@ def test_symlink_out_of_the_root_is_rejected(allowed, tmp_path):
         resolve_input("link.jsonl", allowed)
 
 
+def test_a_link_inside_an_allowed_directory_or_glob_cannot_reach_outside(allowed, tmp_path):
+    """The directory and the glob are inside the root, but ingest would follow the link in them (the check
+    used to look at the directory and at the glob's matches unresolved)."""
+    secret = tmp_path / "elsewhere" / "secret.jsonl"
+    secret.parent.mkdir()
+    secret.write_text("{}\n")
+    (allowed / "batch" / "c.jsonl").symlink_to(secret)
+    for spec in ("batch", "batch/*.jsonl"):
+        with pytest.raises(UserError, match="elsewhere/secret.jsonl, outside the allowed root"):
+            resolve_input(spec, allowed)
+
+
 def test_prepare_manual_input_generates_synthetic_data_once(tmp_path, monkeypatch):
     monkeypatch.setenv("REVIEWLAKE_ALLOWED_INPUT_ROOT", str(tmp_path))
     first = prepare_manual_input({"generate_reviews": 120, "seed": 3, "stages": ["ingest"]})
