@@ -44,8 +44,10 @@ class RunLedger:
                rows: tuple[int, int, int] = (0, 0, 0), tables_read: dict[str, int] | None = None,
                tables_written: dict[str, int] | None = None, message: str = "",
                details: dict[str, Any] | None = None) -> None:
-        """Append one stage outcome."""
+        """Append one stage outcome; a naive ``started_at`` is taken as UTC."""
         ended_at = datetime.now(UTC)   # aware: PySpark reads a naive datetime as host-local time
+        if started_at.tzinfo is None:
+            started_at = started_at.replace(tzinfo=UTC)
         row = {
             "run_id": run_id, "job": job, "status": status, "started_at": started_at, "ended_at": ended_at,
             "duration_s": (ended_at - started_at).total_seconds(),

@@ -65,7 +65,8 @@ def test_reviews_follow_ratings_mostly_and_users_have_tastes(tmp_path):
     low = [r for r in records if r.get("overall") in (1.0, 2.0)]
     high = [r for r in records if r.get("overall") == 5.0]
     share = lambda rs: sum(any(w in r.get("reviewText", "") for w in negative_words) for r in rs) / len(rs)  # noqa: E731
-    assert share(low) > 0.8 > 0.3 > share(high)
+    # Planted aspect opinions put a named complaint into about a third of 5-star reviews, as on real sites.
+    assert share(low) > 0.8 > 0.45 > share(high)
     # Users stay within the categories they like: the latent structure ALS can learn.
     liked = truth["user_liked_categories"]
     inside = [r["category"] in liked[r["reviewerID"]] for r in records
