@@ -161,3 +161,25 @@ def test_question_types_on_the_labelled_set(answerer):
     intent_accuracy = sum(p[1] == r["intent"] for p, r in knowledge) / len(knowledge)
     assert type_accuracy >= 0.88, type_accuracy
     assert intent_accuracy >= 0.7, intent_accuracy
+
+
+def test_an_aspect_never_spelled_out_is_answered_from_sentences_about_it(answerer):
+    # Reviewers rarely write "durability"; what they write resembles it. A sentence naming another of the
+    # product's aspects (the battery life) is about that aspect, however durable it sounds.
+    reviews = [(1, "It fell apart after two weeks, terrible."),
+               (1, "Mine broke within a month of light use, awful."),
+               (5, "Still going strong after two years of daily use, great."),
+               (5, "The battery life has held up well over the years."),
+               (5, "Shipping was fast and the box was nice.")]
+    rows = pd.DataFrame([{"review_id": f"d{i}", "sentence_idx": 0, "sentence": text, "lexicon_polarity": None,
+                          "tone": (rating - 3) / 2, "review_date": date(2024, 2, 1), "aspect_terms": None,
+                          "aspect_polarity": None} for i, (rating, text) in enumerate(reviews)])
+    sentences = usable_sentences(rows).reset_index(drop=True)
+    sentences["vector"] = list(answerer.embed(sentences["sentence"].tolist()))   # as stored by the sentences stage
+    product = ProductReviews("P2", "Trail Pack", "Bags", sentences, ["durability", "battery life", "shipping"],
+                             len(reviews), frozenset({"pack"}))
+    result = answerer.answer(product, "is the durability good?")
+    assert result.question_type == "yes_no" and result.aspect == "durability"
+    assert result.answer != "not discussed"
+    assert (result.support["yes"], result.support["no"]) == (1, 2)
+    assert {e["review_id"] for e in result.evidence} == {"d0", "d1", "d2"}

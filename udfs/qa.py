@@ -62,6 +62,9 @@ QUESTION_WORDS = frozenset({"it", "its", "good", "bad", "better", "best", "worse
 ASPECT_SIMILARITY = 0.55    # cosine from which a question names an aspect it does not spell out
 AMBIGUITY_MARGIN = 0.03     # aspects this close to the best one are candidates of a clarification
 EVIDENCE_SIMILARITY = 0.5   # cosine from which a sentence speaks to a question that names no aspect
+# Cosine from which a sentence speaks to an aspect it does not spell out ("durability": "it broke in a week"),
+# set where on-aspect precision reaches 0.7 on OPOSUM's dev products (bench/qa_eval.py: even-numbered ones).
+ASPECT_SENTENCE_SIMILARITY = 0.3
 POLAR = 0.1                 # |stance| from which a review counts as yes or no
 MIN_SUPPORT = 2             # reviews mentioning an aspect before it counts as discussed
 YES_SHARE, NO_SHARE = 0.7, 0.3
@@ -402,10 +405,11 @@ def names_an_aspect(text: str, product: ProductReviews) -> bool:
 
 
 def rank_sentences(product: ProductReviews, query_terms: Sequence[str], query_vector: np.ndarray | None,
-                   must_mention: np.ndarray | None = None, min_lexical_share: float = 0.0) -> np.ndarray:
+                   must_mention: np.ndarray | None = None, min_lexical_share: float = 0.0,
+                   min_cosine: float = EVIDENCE_SIMILARITY) -> np.ndarray:
     """Row positions of the product's sentences, best first: reciprocal-rank fusion of BM25 and cosine.
-    Sentences with no query term (or a BM25 score under min_lexical_share of the best), no close vector and no
-    mention (must_mention) are left out."""
+    Sentences with no query term (or a BM25 score under min_lexical_share of the best), no vector within
+    min_cosine and no mention (must_mention) are left out."""
     n = len(product.sentences)
     if n == 0:
         return np.array([], dtype=int)
@@ -416,7 +420,7 @@ def rank_sentences(product: ProductReviews, query_terms: Sequence[str], query_ve
     if query_vector is not None:
         vectors, has = product.vectors()
         cosine = np.where(has, vectors @ query_vector, -1.0)
-        close = cosine >= EVIDENCE_SIMILARITY
+        close = cosine >= min_cosine
         fused[close] += 1.0 / (RRF_K + _ranks(-cosine)[close])
         candidates |= close
     if must_mention is not None:
@@ -556,7 +560,10 @@ def yes_no_answer(product: ProductReviews, question: Question, vector: np.ndarra
         if product.sentences["review_id"].iloc[ranked].nunique() < MIN_SUPPORT and embed is not None:
             # Reviewers rarely write "ease of use" or "durability": sentences close to the aspect itself (not to
             # the question, whose "is the ... good?" resembles every judgement) speak to it too.
-            ranked = rank_sentences(product, [], normalise(embed([aspect]))[0], mentions)
+            ranked = rank_sentences(product, [], normalise(embed([aspect]))[0], mentions,
+                                    min_cosine=ASPECT_SENTENCE_SIMILARITY)
+            # A sentence naming another of the product's aspects is about that one, however close it looks.
+            ranked = ranked[mentions[ranked] | ~_names_other_aspect(product, aspect)[ranked]]
     else:
         ranked = _relevant(product, None, question.focus, vector)
     stance = stances(product, ranked, aspect, question.undesirable)
@@ -566,6 +573,14 @@ def yes_no_answer(product: ProductReviews, question: Question, vector: np.ndarra
     support = {"yes": n_yes, "no": n_no, "neutral": len(votes) - n_yes - n_no, "reviews": product.n_reviews}
     return Answer(product.product_id, question.text, "yes_no", said, round(confidence, 3), support,
                   _evidence(product, ranked, stance, k), aspect=aspect or " ".join(question.focus))
+
+
+def _names_other_aspect(product: ProductReviews, aspect: str) -> np.ndarray:
+    named = np.zeros(len(product.sentences), dtype=bool)
+    for other in product.aspects:
+        if other != aspect and not set(words(other)) & set(words(aspect)):
+            named |= mention_mask(other, product.lowered)
+    return named
 
 
 def choice_answer(product: ProductReviews, question: Question, aspect: str | None, k: int) -> Answer:
