@@ -23,6 +23,7 @@ REVIEWS, SENTENCES, ASPECTS = "silver.reviews", "silver.review_sentences", "silv
 VECTORS, SENTIMENT = "silver.sentence_vectors", "gold.review_sentiment"
 TAGS, VOCABULARY, SUMMARIES, SIMILARITY = ("gold.product_tags", "gold.tag_vocabulary", "gold.product_summaries",
                                            "gold.product_similarity")
+ASK_TABLES = (REVIEWS, SENTENCES, ASPECTS, VECTORS, SENTIMENT, TAGS, VOCABULARY, SUMMARIES, SIMILARITY)
 CATEGORY_ASPECTS = 30          # category tags a question can name, beyond the product's own
 SESSION_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
@@ -31,26 +32,30 @@ class LakeAnswerer:
     """What `reviewlake ask` and Python callers use: open once, then `ask` (milliseconds after a product's
     first question)."""
 
-    def __init__(self, lake: str | Path, device: str = "auto") -> None:
+    def __init__(self, lake: str | Path, device: str = "auto", versions: dict[str, int | str] | None = None,
+                 encoder=None) -> None:
+        """`versions` pins tables (the API's snapshot); `encoder` shares a loaded SentenceEncoder."""
         import duckdb
 
         from udfs.encoder import SentenceEncoder
         from udfs.qa import Answerer, QuestionClassifier
 
         self.lake = Path(lake)
+        pinned = versions or {}
         for required in (REVIEWS, SENTENCES):
             open_table(self.lake, required)   # a clear error when the lake has not been built
         self.connection = duckdb.connect()
         self.available = set()
-        for name in (REVIEWS, SENTENCES, ASPECTS, VECTORS, SENTIMENT, TAGS, VOCABULARY, SUMMARIES, SIMILARITY):
+        for name in ASK_TABLES:
             if (REGISTRY[name].path(self.lake) / "_delta_log").is_dir():
                 layer, table = name.split(".")
-                self.connection.register(f"{layer}_{table}", open_table(self.lake, name).to_pyarrow_dataset())
+                handle = open_table(self.lake, name, pinned.get(name))
+                self.connection.register(f"{layer}_{table}", handle.to_pyarrow_dataset())
                 self.available.add(name)
         self.titles = product_titles(self.lake).set_index("product_id")
         counts = self.connection.sql("select product_id, count(*) as n from silver_reviews group by product_id").df()
         self.review_counts = dict(zip(counts["product_id"], counts["n"].astype(int), strict=True))
-        self.encoder = SentenceEncoder(device=device)
+        self.encoder = encoder or SentenceEncoder(device=device)
         self.answerer = Answerer(QuestionClassifier.load(self.encoder.encode), self.encoder.encode)
         self._products: dict[str, ProductReviews] = {}
 

@@ -17,11 +17,12 @@ from reviewlake.tables import REGISTRY, table_spec
 _TABLE_REFERENCE = re.compile(r"\b(bronze|silver|gold|ops)\.([A-Za-z_][A-Za-z0-9_]*)\b")
 
 
-def open_table(lake: str | Path, name: str) -> DeltaTable:
-    """The delta-rs handle of a registry table; a clear error if it does not exist yet."""
+def open_table(lake: str | Path, name: str, version: int | None = None) -> DeltaTable:
+    """The delta-rs handle of a registry table (at `version`, else the latest); a clear error if it does not
+    exist yet."""
     spec = table_spec(name)
     try:
-        return DeltaTable(str(spec.path(Path(lake))))
+        return DeltaTable(str(spec.path(Path(lake))), version=version)
     except TableNotFoundError:
         raise UserError(f"table {name} does not exist yet in lake {lake}; run the stage that writes it") from None
 

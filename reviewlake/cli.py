@@ -414,6 +414,36 @@ def ask(
                   "(a product's first question includes reading its sentences)")
 
 
+@app.command()
+def product(
+    product_id: Annotated[str, typer.Argument(help="A product_id of silver.products")],
+    lake: LakeOption = None,
+) -> None:
+    """Print a product's card as JSON (what GET /products/ID of `reviewlake serve` returns; no Spark)."""
+    from queries.products import product_card
+    from queries.snapshot import load_snapshot
+
+    sys.stdout.write(json.dumps(product_card(load_snapshot(_config(lake).lake), product_id), default=str) + "\n")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port")] = 8000,
+    refresh: Annotated[float, typer.Option("--refresh", min=0.5, help="Seconds between checks for new table "
+                                                                      "versions")] = 5.0,
+    lake: LakeOption = None,
+) -> None:
+    """Read-only product API and explorer page (OpenAPI docs at /docs); picks up new table versions itself."""
+    import uvicorn
+
+    from queries.api import create_app
+
+    application = create_app(_config(lake).lake, refresh)   # a lake with nothing to serve fails here, exit 2
+    _say(f"serving {_config(lake).lake} on http://{host}:{port}/ (explorer), /docs (OpenAPI); Ctrl-C stops")
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
 def _print_answer(result: dict) -> None:
     title = f" ({result['product_title']})" if result.get("product_title") else ""
     _say(f"{result['product_id']}{title}: {result['question']}")

@@ -5,6 +5,14 @@ class UserError(Exception):
     """Bad input or option: reported as one line, exit code 2, no traceback."""
 
 
+class NotFound(UserError):
+    """An id that is not in the lake (unknown product or user): exit code 2 in the CLI, 404 in the API."""
+
+
+class NotBuiltYet(UserError):
+    """What was asked for needs a stage that has not run on this lake yet: exit code 2 in the CLI, 503 in the API."""
+
+
 class PipelineFailure(Exception):
     """A stage failed after it started (recorded in ops.pipeline_runs): exit code 1."""
 

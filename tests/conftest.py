@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from pathlib import Path
 
 import pytest
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -104,6 +107,17 @@ def synthetic_lake(base_config, root: Path, reviews: int, seed: int, stages: tup
     return config, truth, {o.stage: o.result for o in outcomes}
 
 
+@pytest.fixture(scope="session")
+def full_lake(spark, base_config, tmp_path_factory):
+    """4,000 synthetic reviews through every stage but the quality gate (fast sentiment tier), run 2024-01-01:
+    the text stages' tests and the API's read it (test_summaries_tags_jobs adds a review late in the session)."""
+    from datetime import date
+
+    return synthetic_lake(base_config, tmp_path_factory.mktemp("full"), 4000, 8,
+                          ("ingest", "clean", "sentences", "sentiment", "summarize", "tags", "qa", "recommend",
+                           "similarity", "anomalies"), date(2024, 1, 1))
+
+
 def add_review_like_first(spark, lake_root, **changes) -> None:
     """MERGE into silver.reviews a copy of its first review with `changes` (a new review of that product)."""
     import pandas as pd
@@ -113,3 +127,31 @@ def add_review_like_first(spark, lake_root, **changes) -> None:
     lake = Lake(spark, lake_root)
     row = {**read_table(lake_root, "silver.reviews").iloc[0].to_dict(), **changes}
     lake.merge("silver.reviews", spark.createDataFrame(pd.DataFrame([row]), schema=lake.read("silver.reviews").schema))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def browser():
+    """Headless Debian Chromium driven by Selenium (skipped where it is not installed)."""
+    from selenium import webdriver
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.chrome.service import Service
+
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.skip("Debian chromium/chromium-driver are not installed (.ci/run installs them with apt-get)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})   # console errors, read by the tests
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1300"):
+        options.add_argument(argument)
+    try:
+        driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    except WebDriverException as error:
+        pytest.skip(f"chromium cannot start here: {str(error).splitlines()[0]}")
+    yield driver
+    driver.quit()

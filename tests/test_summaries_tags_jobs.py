@@ -15,16 +15,15 @@ import pytest
 from reviewlake.context import RunParams
 from reviewlake.pipeline import run_pipeline
 from reviewlake.tables import table_spec
-from tests.conftest import add_review_like_first, read_table, synthetic_lake
+from tests.conftest import add_review_like_first, read_table
 
 RUN_DATE = date(2024, 1, 1)
 
 
 @pytest.fixture(scope="module")
-def tagged_lake(spark, base_config, tmp_path_factory):
-    """4,000 synthetic reviews through ingest, clean, sentences, sentiment (fast tier), summarize, tags and qa."""
-    return synthetic_lake(base_config, tmp_path_factory.mktemp("sumtags"), 4000, 8,
-                          ("ingest", "clean", "sentences", "sentiment", "summarize", "tags", "qa"), RUN_DATE)
+def tagged_lake(full_lake):
+    """4,000 synthetic reviews through every stage after quality (conftest.full_lake); tests here change it."""
+    return full_lake
 
 
 def test_summaries_are_bounded_and_made_of_the_products_own_sentences(tagged_lake):

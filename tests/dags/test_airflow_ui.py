@@ -6,26 +6,19 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 from deltalake import DeltaTable
 
+from tests.conftest import CHROMEDRIVER, CHROMIUM
+from tests.conftest import free_port as _free_port
 from tests.dags.conftest import REPO
 
 pytestmark = pytest.mark.slow
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 TICKED = ["ingest", "clean", "quality", "sentiment"]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _wait(condition, timeout: float, step: float = 2.0, what: str = "condition"):
@@ -77,24 +70,6 @@ def airflow_ui(tmp_path_factory):
             server.wait(60)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
-
-
-@pytest.fixture
-def browser():
-    from selenium import webdriver
-    from selenium.common.exceptions import WebDriverException
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1300"):
-        options.add_argument(argument)
-    try:
-        driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    except WebDriverException as error:
-        pytest.skip(f"chromium cannot start here: {str(error).splitlines()[0]}")
-    yield driver
-    driver.quit()
 
 
 def test_trigger_the_manual_dag_from_the_ui_and_watch_it_succeed(airflow_ui, browser, tmp_path):

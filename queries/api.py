@@ -1,0 +1,176 @@
+"""`reviewlake serve`: a read-only HTTP API over the gold tables and saved indexes, with an explorer page.
+
+Every request reads one `Snapshot` (queries.snapshot): the tables at the versions pinned when it was loaded.
+A background thread swaps in a new snapshot after a pipeline run, without a restart. The read-side functions
+are the CLI's (queries.products, udfs.tag_search through queries.search, queries.ask).
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from queries.products import known_product, product_card, records, similar_of, user_recommendations
+from queries.snapshot import Snapshot, SnapshotHolder
+from reviewlake.errors import NotBuiltYet, NotFound, UserError
+from reviewlake.model_store import ModelStore
+
+EXPLORER = Path(__file__).parent / "templates" / "explorer.html"
+K = Annotated[int, Query(ge=1, le=100, description="How many results")]
+ProductId = Annotated[str, PathParam(min_length=1, max_length=64, description="A product_id of silver.products")]
+
+
+class Engines:
+    """What several snapshots share: the sentence encoder, loaded on first use (about 2 s)."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self._encoder = None
+        self._lock = threading.Lock()
+
+    def encoder(self):
+        with self._lock:
+            if self._encoder is None:
+                from udfs.encoder import SentenceEncoder
+
+                self._encoder = SentenceEncoder(device=self.device)
+            return self._encoder
+
+
+def _model_path(snapshot: Snapshot, model: str, stage: str) -> Path:
+    version = snapshot.versions.get(f"models/{model}")
+    if version is None:
+        raise NotBuiltYet(f"no {model} model in the lake yet: run the {stage} stage")
+    return ModelStore(snapshot.lake, model).path(str(version))
+
+
+def create_app(lake: str | Path, refresh_seconds: float = 5.0, device: str = "auto") -> FastAPI:
+    """The API over `lake`; the snapshot is loaded here (a clear error if the lake has no served table)."""
+    holder = SnapshotHolder(lake, refresh_seconds)
+    if not holder.snapshot.tables:
+        raise UserError(f"nothing to serve in {lake}: run the pipeline first (reviewlake run or reviewlake demo)")
+    engines = Engines(device)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        holder.start()
+        yield
+        holder.stop()
+
+    app = FastAPI(title="reviewlake product API", version="1", lifespan=lifespan,
+                  description="Read-only: product cards, recommendations, similar products, tag and text search "
+                              "and product questions, from the lake's gold tables. Every response carries the "
+                              "table versions it was read from.")
+    app.state.holder = holder
+
+    @app.exception_handler(NotFound)
+    async def not_found(_request: Request, error: NotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=404)
+
+    @app.exception_handler(NotBuiltYet)
+    async def unavailable(_request: Request, error: NotBuiltYet) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=503)
+
+    @app.exception_handler(UserError)
+    async def bad_request(_request: Request, error: UserError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=422)
+
+    @app.get("/health", summary="Served table versions and when they were loaded")
+    def health() -> dict[str, Any]:
+        snapshot = holder.snapshot
+        return {"status": "ok", "lake": str(snapshot.lake), "versions": snapshot.versions,
+                "loaded_at": snapshot.loaded_at, "load_seconds": round(snapshot.load_seconds, 3),
+                "swaps": holder.swaps, "products": len(snapshot.tables.get("silver.products", []))}
+
+    @app.get("/products/{product_id}", summary="Product card")
+    def product(product_id: ProductId) -> dict[str, Any]:
+        """Rating and sentiment mix, summary, pros/cons, tags with sentiment, FAQ answers with evidence,
+        similar products, flagged anomalies and the review-trend cluster."""
+        return product_card(holder.snapshot, product_id)
+
+    @app.get("/products/{product_id}/similar", summary="Nearest products (precomputed)")
+    def similar(product_id: ProductId, k: K = 10) -> dict[str, Any]:
+        snapshot = holder.snapshot
+        return {"product_id": product_id, "similar": similar_of(snapshot, product_id, k),
+                "versions": snapshot.versions}
+
+    @app.get("/products/{product_id}/ask", summary="Answer a question from the product's reviews")
+    def ask(product_id: ProductId,
+            q: Annotated[str, Query(min_length=2, max_length=300, description="The question")],
+            k: Annotated[int, Query(ge=1, le=20, description="Evidence sentences")] = 5) -> dict[str, Any]:
+        """The `reviewlake ask` JSON contract (README, Product questions)."""
+        snapshot = holder.snapshot
+        known_product(snapshot, product_id)
+
+        def build():
+            from queries.ask import LakeAnswerer
+
+            return LakeAnswerer(snapshot.lake, versions=snapshot.versions, encoder=engines.encoder())
+
+        answerer = snapshot.engine("answerer", build)
+        with snapshot.lock:   # the answerer keeps one DuckDB connection and a product cache
+            return {**answerer.ask(product_id, q, k), "versions": snapshot.versions}
+
+    @app.get("/users/{user_id}/recommendations", summary="A user's recommended products")
+    def recommendations(user_id: Annotated[str, PathParam(min_length=1, max_length=64)], k: K = 10) -> dict:
+        return user_recommendations(holder.snapshot, user_id, k)
+
+    @app.get("/search", summary="Products by tag (exact and semantic) and tag sentiment")
+    def search(q: Annotated[str, Query(min_length=2, max_length=200, description="e.g. 'quiet motor'")],
+               k: K = 10) -> dict[str, Any]:
+        snapshot = holder.snapshot
+        if not snapshot.has("gold.product_tags"):
+            raise NotBuiltYet("no tags yet: run the tags stage")
+
+        def build():
+            from udfs.tag_search import TagSearch, TagVectors
+
+            tags = snapshot.tables["gold.product_tags"][["product_id", "tag", "weight", "tag_sentiment"]]
+            titles = snapshot.tables.get("silver.products")
+            return TagSearch(tags, TagVectors.load(_model_path(snapshot, "tags", "tags")), titles,
+                             engines.encoder().encode)
+
+        engine = snapshot.engine("tag_search", build)
+        try:
+            found = engine.search(q, k)
+        except ValueError as error:
+            raise UserError(str(error)) from None
+        return {"query": q, "results": records(found), "versions": snapshot.versions}
+
+    @app.get("/similar", summary="Products whose reviews read like a free text (FAISS index)")
+    def similar_text(text: Annotated[str, Query(min_length=2, max_length=300, description="e.g. 'quiet fan'")],
+                     k: K = 10) -> dict[str, Any]:
+        snapshot = holder.snapshot
+
+        def build():
+            from udfs.similarity_index import ProductIndex
+
+            return ProductIndex.load(_model_path(snapshot, "similarity", "similarity"), device)
+
+        index = snapshot.engine("product_index", build)
+        rows, scores = index.search(engines.encoder().encode([text]), k)
+        keep = rows[0] >= 0
+        found = [{"rank": i + 1, "product_id": str(index.ids[r]), "score": round(float(s), 4)}
+                 for i, (r, s) in enumerate(zip(rows[0][keep], scores[0][keep], strict=True))]
+        for row in found:
+            product = snapshot.first("silver.products", row["product_id"]) or {}
+            row["title"], row["category"] = product.get("title"), product.get("category")
+        return {"text": text, "results": found, "versions": snapshot.versions}
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def explorer() -> str:
+        from jinja2 import Template
+
+        snapshot = holder.snapshot
+        return Template(EXPLORER.read_text()).render(
+            lake=snapshot.lake.name, products=len(snapshot.tables.get("silver.products", [])),
+            versions=snapshot.versions)
+
+    return app
+
