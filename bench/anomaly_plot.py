@@ -1,7 +1,8 @@
-"""Draw one series of gold.metric_anomalies as an SVG (value, expected, flagged points). No plotting library.
+"""Draw one series of gold.metric_anomalies (value, expected, flagged points) with the run report's chart
+(queries.report.anomaly_series_chart, Altair/Vega-Lite) into a self-contained HTML page.
 
     python bench/anomaly_plot.py --lake lake --entity B000001234 --metric review_count_daily \
-        [--from 2022-01-01 --to 2022-06-30] --out docs/anomaly_example.svg
+        [--from 2022-01-01 --to 2022-06-30] --out anomaly_example.html
     python bench/anomaly_plot.py --lake lake --pick volume_spike --truth data/.../ground_truth.json --out ...
 """
 
@@ -15,42 +16,8 @@ from pathlib import Path
 import pandas as pd
 from deltalake import DeltaTable
 
-WIDTH, HEIGHT, PAD = 860, 300, 48
-DASHED = 'stroke-dasharray="5,4"'
-
-
-def _polyline(points: list[tuple[float, float]], colour: str, dash: str = "") -> str:
-    path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
-    return f'<polyline fill="none" stroke="{colour}" stroke-width="1.6" {dash} points="{path}"/>'
-
-
-def svg(series: pd.DataFrame, title: str) -> str:
-    series = series.sort_values("period_start").reset_index(drop=True)
-    top = max(series["value"].max(), series["expected"].max(skipna=True)) * 1.1 or 1.0
-    n = max(len(series) - 1, 1)
-
-    def xy(i: int, v: float) -> tuple[float, float]:
-        return PAD + i * (WIDTH - 2 * PAD) / n, HEIGHT - PAD - (v / top) * (HEIGHT - 2 * PAD)
-
-    values = [xy(i, v) for i, v in enumerate(series["value"]) if pd.notna(v)]  # no reviews: no point
-    expected = [xy(i, v) for i, v in enumerate(series["expected"]) if pd.notna(v)]
-    flags = [xy(i, v) for i, (v, a) in enumerate(zip(series["value"], series["is_anomaly"], strict=True)) if a]
-    ticks = "".join(
-        f'<text x="{xy(i, 0)[0]:.0f}" y="{HEIGHT - PAD + 16}" font-size="11" text-anchor="middle">'
-        f'{series["period_start"][i]}</text>' for i in range(0, len(series), max(1, len(series) // 6)))
-    yticks = "".join(
-        f'<text x="{PAD - 6}" y="{xy(0, top * f / 1.1)[1] + 4:.0f}" font-size="11" text-anchor="end">'
-        f'{top * f / 1.1:.1f}</text>' for f in (0, 0.5, 1.0))
-    dots = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="#d62728"/>' for x, y in flags)
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" font-family="sans-serif">'
-            f'<rect width="100%" height="100%" fill="white"/>'
-            f'<text x="{PAD}" y="22" font-size="14">{title}</text>'
-            f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" stroke="#999"/>'
-            f'{ticks}{yticks}{_polyline(values, "#1f77b4")}'
-            f'{_polyline(expected, "#ff7f0e", DASHED)}{dots}'
-            f'<text x="{WIDTH - PAD}" y="22" font-size="12" text-anchor="end">'
-            f'<tspan fill="#1f77b4">value</tspan>  <tspan fill="#ff7f0e">expected</tspan>  '
-            f'<tspan fill="#d62728">anomaly</tspan></text></svg>')
+from queries.report import anomaly_series_chart, chart_page
+from reviewlake.config import load_config
 
 
 def main() -> None:
@@ -62,7 +29,7 @@ def main() -> None:
     parser.add_argument("--truth")
     parser.add_argument("--from", dest="start")
     parser.add_argument("--to", dest="end")
-    parser.add_argument("--out", default="anomaly.svg")
+    parser.add_argument("--out", default="anomaly.html")
     args = parser.parse_args()
     entity, start, end = args.entity, args.start, args.end
     if not args.pick and not entity:
@@ -86,7 +53,11 @@ def main() -> None:
                       date.fromisoformat(end) if end else date.max)
     if table.empty:
         raise SystemExit(f"no rows for {entity} / {args.metric} in that range")
-    Path(args.out).write_text(svg(table, f"{args.metric} of product {entity}"))
+    title = f"{args.metric} of {entity}"
+    page = chart_page(title, [(f"{title} (dashed: expected, red: flagged)",
+                               anomaly_series_chart(table, args.metric, width=860, height=260))],
+                      load_config().cache_dir)
+    Path(args.out).write_text(page)
     print(f"{len(table)} points, {int(table['is_anomaly'].sum())} flagged -> {args.out}")
 
 

@@ -9,6 +9,7 @@ Trigger from the UI with the form: run chosen stages on an input under the allow
 2. Each ticked stage runs as a Spark application (`SparkSubmitOperator`), after the ticked stages it
    depends on; unticked stages show as skipped. A failed stage (e.g. the quality gate) stops its dependants
    and the ledger records them skipped.
+3. `report` writes the run report (`<lake>/reports/run-report-<run id>.html`) whatever the stages' outcome.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from reviewlake.orchestration import (
     SENTIMENT_TIERS,
     common_stage_arguments,
     dag_stages,
+    report_task,
     spark_stage_tasks,
 )
 
@@ -96,3 +98,4 @@ with DAG(
         trigger_rule=TriggerRule.NONE_FAILED,
     )
     prepare_input() >> stages["ingest"]
+    report_task(stages)

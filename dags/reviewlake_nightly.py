@@ -13,6 +13,8 @@ connection at a cluster to scale out, nothing else changes).
   scheduled on them.
 * A failed stage (e.g. the Great Expectations gate) fails its task with the reason; its dependants are not
   run and are recorded as skipped in `ops.pipeline_runs`.
+* **Report**: the last task, `report`, writes the run report (`<lake>/reports/run-report-<run id>.html`, one
+  self-contained HTML file) whatever the stages' outcome and logs its path.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from reviewlake.orchestration import (
     REPO,
     common_stage_arguments,
     dag_stages,
+    report_task,
     spark_stage_tasks,
 )
 
@@ -45,5 +48,5 @@ with DAG(
         "ingest": [f"--input={NIGHTLY_INPUT}"],
         "sentiment": ["--sentiment-tier=auto"],
     }
-    spark_stage_tasks({stage: common_stage_arguments(stage, RUN_DATE, STAGES) + stage_specific.get(stage, [])
-                       for stage in dag_stages()})
+    report_task(spark_stage_tasks({stage: common_stage_arguments(stage, RUN_DATE, STAGES) +
+                                   stage_specific.get(stage, []) for stage in dag_stages()}))

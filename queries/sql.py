@@ -11,6 +11,7 @@ import pyarrow as pa
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
+from queries.views import referenced_views
 from reviewlake.errors import UserError
 from reviewlake.tables import REGISTRY, table_spec
 
@@ -28,8 +29,11 @@ def open_table(lake: str | Path, name: str, version: int | None = None) -> Delta
 
 
 def query(lake: str | Path, sql: str) -> pa.Table:
-    """Run `sql` over the lake; tables are referenced as `silver.reviews`, `gold.product_tags`, ..."""
-    names = sorted({f"{layer}.{table}" for layer, table in _TABLE_REFERENCE.findall(sql)})
+    """Run `sql` over the lake; tables are referenced as `silver.reviews`, `gold.product_tags`, ..., and the
+    analyst views (queries.views) as `analyst.product_scorecard`, ..."""
+    views = referenced_views(sql)
+    names = sorted({f"{layer}.{table}" for layer, table in _TABLE_REFERENCE.findall(sql)} |
+                   {name for view in views for name in view.tables})
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
         raise UserError(f"unknown table(s) {unknown}; known: {', '.join(REGISTRY)}")
@@ -40,6 +44,10 @@ def query(lake: str | Path, sql: str) -> pa.Table:
         connection.register(f"__{layer}__{table}", dataset)
         connection.execute(f"CREATE SCHEMA IF NOT EXISTS {layer}")
         connection.execute(f"CREATE VIEW {layer}.{table} AS SELECT * FROM __{layer}__{table}")
+    if views:
+        connection.execute("CREATE SCHEMA IF NOT EXISTS analyst")
+    for view in views:
+        connection.execute(f"CREATE VIEW analyst.{view.name} AS {view.sql}")
     try:
         return connection.sql(sql).to_arrow_table()
     except duckdb.Error as error:

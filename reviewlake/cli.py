@@ -151,11 +151,16 @@ def demo(
     _print_outcomes(outcomes)
     _print_tables(config.lake)
     from expectations.gate import data_docs_index
+    from queries.report import build_report
 
     docs = data_docs_index(config.lake)
+    written = build_report(config.lake, config.lake / "reports" / "run-report.html", config.cache_dir)
     console.print(f"demo finished in {time.perf_counter() - started:.0f}s; lake: {config.lake.resolve()}")
     if docs.exists():
         console.print(f"data quality report (Data Docs): {docs.resolve()}")
+    console.print(f"run report: {Path(written['path']).resolve()} ({written['seconds']:.1f} s to build)")
+    console.print(f"product API and explorer: reviewlake serve --lake {config.lake.resolve()}  "
+                  "(then http://127.0.0.1:8000/ and /docs)")
 
 
 def _print_tables(lake: Path) -> None:
@@ -256,6 +261,36 @@ def jars(quiet: Annotated[bool, typer.Option("--quiet", help="Print nothing when
     paths = ensure_jars(config)
     if not quiet:
         console.print(f"{', '.join(jar_coordinates())}: {len(paths)} jars cached under {config.cache_dir}")
+
+
+@app.command("report-assets")
+def report_assets(quiet: Annotated[bool, typer.Option("--quiet", help="Print nothing when cached")] = False) -> None:
+    """Fetch the report's chart scripts (Vega, Vega-Lite, Vega-Embed) from the npm registry into the cache, once."""
+    from queries.report import fetch_vega_scripts, vega_script_paths
+
+    config = load_config()
+    if quiet and all(p.exists() for p in vega_script_paths(config.cache_dir)):
+        return
+    paths = fetch_vega_scripts(config.cache_dir)
+    if not quiet:
+        console.print(f"{len(paths)} chart scripts cached under {paths[0].parent}")
+
+
+@app.command()
+def report(
+    out: Annotated[Path | None, typer.Option("--out", help="HTML file to write (default <lake>/reports/"
+                                                          "run-report.html)")] = None,
+    lake: LakeOption = None,
+) -> None:
+    """Write the run report: one self-contained HTML file with the lake's latest run, funnel, quality gate,
+    sentiment, model metrics, products, tags, anomalies and clusters (no Spark)."""
+    from queries.report import build_report
+
+    config = _config(lake)
+    written = build_report(config.lake, out or config.lake / "reports" / "run-report.html", config.cache_dir)
+    missing = f"; not built yet: {', '.join(written['missing'])}" if written["missing"] else ""
+    _say(f"report: {written['path']} ({written['bytes'] / 1e6:.1f} MB, {written['sections']} sections, "
+         f"{written['seconds']:.1f} s{missing})")
 
 
 @app.command("base-model")
@@ -500,6 +535,77 @@ def submit_args(app_name: Annotated[str, typer.Option(help="spark.app.name")] = 
     console.print(f"--master\n{conf.pop('spark.master')}")
     for key, value in conf.items():
         console.print(f"--conf\n{key}={value}")
+
+
+catalog_app = typer.Typer(no_args_is_help=True, help="The Spark SQL catalog over the lake (Hive metastore "
+                                                        "under <lake>/_catalog/).")
+app.add_typer(catalog_app, name="catalog")
+
+
+@catalog_app.command("sync")
+def catalog_sync(lake: LakeOption = None) -> None:
+    """Register every lake table (one database per layer, USING DELTA LOCATION) and the analyst views;
+    idempotent."""
+    from reviewlake.catalog import catalog_config, sync_catalog
+    from reviewlake.spark import get_spark
+
+    config = catalog_config(_config(lake))
+    outcome = sync_catalog(get_spark(config, "reviewlake-catalog"), config.lake)
+    for what, names in outcome.items():
+        _say(f"{what}: {len(names)}" + (f" ({', '.join(names)})" if names and what != "unchanged" else ""))
+
+
+@catalog_app.command("sql")
+def catalog_sql(
+    statement: Annotated[str, typer.Argument(help="Spark SQL over the catalog, e.g. SELECT * FROM "
+                                                  "analyst.product_scorecard")],
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Rows to print")] = 50,
+    output: Annotated[str, typer.Option("--output", help="table, csv or json")] = "table",
+    lake: LakeOption = None,
+) -> None:
+    """Run Spark SQL against the synced catalog (what the Thrift server answers)."""
+    from pyspark.errors import PySparkException
+
+    from reviewlake.catalog import catalog_config
+    from reviewlake.spark import get_spark
+
+    if output not in {"table", "csv", "json"}:
+        raise UserError(f"--output must be table, csv or json, not {output!r}")
+    spark = get_spark(catalog_config(_config(lake)), "reviewlake-catalog")
+    try:
+        frame = spark.sql(statement).limit(limit).toPandas()
+    except PySparkException as error:
+        raise UserError(f"Spark SQL error: {str(error).splitlines()[0]}") from None
+    _print_frame(frame, output)
+
+
+@catalog_app.command("thriftserver")
+def catalog_thriftserver(
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="JDBC port")] = 10000,
+    host: Annotated[str, typer.Option("--host", help="Interface to bind")] = "127.0.0.1",
+    lake: LakeOption = None,
+) -> None:
+    """Start the Spark Thrift server (JDBC, HiveServer2 protocol) on the synced catalog, in the foreground."""
+    import os
+
+    from pyspark.find_spark_home import _find_spark_home
+
+    from reviewlake.catalog import catalog_config
+    from reviewlake.spark import spark_conf
+
+    config = catalog_config(_config(lake))
+    conf = spark_conf(config, "reviewlake-thriftserver")
+    arguments = [str(Path(_find_spark_home()) / "bin" / "spark-submit"), "--class",
+                 "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2", "--master", conf.pop("spark.master")]
+    if "spark.jars" in conf:
+        arguments += ["--jars", conf.pop("spark.jars")]
+    for key, value in conf.items():
+        arguments += ["--conf", f"{key}={value}"]
+    arguments += ["--hiveconf", f"hive.server2.thrift.port={port}", "--hiveconf",
+                  f"hive.server2.thrift.bind.host={host}", "spark-internal"]
+    _say(f"Thrift server on jdbc:hive2://{host}:{port}/ (e.g. beeline -u jdbc:hive2://{host}:{port}/ -e "
+         "\"SELECT * FROM analyst.product_scorecard LIMIT 5\"); Ctrl-C stops")
+    os.execv(arguments[0], arguments)
 
 
 def run_stage_main(stage: str, argv: list[str] | None = None) -> None:

@@ -219,6 +219,31 @@ def spark_stage_tasks(stage_arguments: dict[str, list[str]], trigger_rule: str |
     return tasks
 
 
+def report_task(stage_tasks: dict[str, Any]) -> Any:
+    """The run report after every stage task, whatever their outcome (a failed run's report shows where it
+    stopped): `<lake>/reports/run-report-<run id>.html`, path in the task log and its return value."""
+    import re
+
+    from airflow.sdk import get_current_context, task
+
+    @task(task_id="report", trigger_rule="all_done",
+          doc_md="Writes the run report (`reviewlake report`, no Spark) under `<lake>/reports/`.")
+    def report() -> str:
+        from queries.report import build_report
+        from reviewlake.config import load_config
+
+        config = load_config().with_lake(lake_root())
+        run_id = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(get_current_context()["run_id"]))
+        written = build_report(config.lake, config.lake / "reports" / f"run-report-{run_id}.html", config.cache_dir)
+        print(f"run report: {written['path']} ({written['bytes'] / 1e6:.1f} MB in {written['seconds']:.1f} s)")
+        return written["path"]
+
+    last = report()
+    for stage_task in stage_tasks.values():
+        stage_task >> last
+    return last
+
+
 USER_DEFINED_MACROS = {"reviewlake_jars": spark_submit_jars, "reviewlake_driver_memory": spark_driver_memory}
 
 

@@ -58,6 +58,10 @@ def test_manual_dag_runs_every_stage_then_nightly_replays_as_no_op(airflow_env):
     assert nightly_run["recommend"]["message"].startswith("unchanged")
     assert nightly_run["qa"]["message"] == "no changes"
     assert json.loads(nightly_run["anomalies"]["params"])["run_date"] == "2024-01-02"
+    # Each DAG's last task wrote its run's report.
+    reports = list((lake / "reports").glob("run-report-*.html"))
+    assert len(reports) == 2, reports
+    assert all("Latest run: stage timeline" in report.read_text() for report in reports)
 
 
 def test_manual_dag_rejects_a_path_outside_the_allowed_root_with_one_clear_line(airflow_env):
