@@ -72,9 +72,10 @@ def request_for(kind: str, ids: dict[str, list], rng: random.Random) -> tuple[st
     return f"/products/{product}/ask", {"q": rng.choice(ASK_QUESTIONS).format(tag=rng.choice(ids["tags"]))}
 
 
-async def user(url: str, ids: dict, seed: int, until: float, results: dict, failures: dict, versions: list) -> None:
+async def user(url: str, ids: dict, seed: int, until: float, results: dict, failures: dict, versions: list,
+               mix: dict[str, int]) -> None:
     rng = random.Random(seed)
-    kinds, weights = list(MIX), list(MIX.values())
+    kinds, weights = list(mix), list(mix.values())
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         while time.perf_counter() < until:
             kind = rng.choices(kinds, weights)[0]
@@ -115,7 +116,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--swap", action="store_true", help="commit a new gold.product_summaries version mid-run")
+    parser.add_argument("--mix", default=",".join(f"{k}={v}" for k, v in MIX.items()),
+                        help="endpoint weights, e.g. card=50,similar=15,recommendations=15 (default: all five)")
     args = parser.parse_args()
+    try:
+        mix = {kind: int(weight) for kind, weight in (part.split("=") for part in args.mix.split(","))}
+    except ValueError:
+        parser.error(f"--mix must look like card=50,similar=15, not {args.mix!r}")
+    if not set(mix) <= set(MIX):
+        parser.error(f"--mix knows {', '.join(MIX)}")
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -137,8 +146,9 @@ def main() -> None:
         memory_before = memory_kib(server.pid)
         # One warm-up pass: the encoder, tag search and answerer load on their first request, not in the figures.
         with httpx.Client(base_url=url, timeout=120) as client:
-            for kind in MIX:
-                client.get(*request_for(kind, ids, random.Random(args.seed)))
+            for kind in mix:
+                path, params = request_for(kind, ids, random.Random(args.seed))
+                client.get(path, params=params)
         results, failures, versions = defaultdict(list), defaultdict(list), []
         swap: dict = {}
         if args.swap:
@@ -151,7 +161,7 @@ def main() -> None:
         until = began + args.seconds
 
         async def run_all() -> None:
-            await asyncio.gather(*(user(url, ids, args.seed + i, until, results, failures, versions)
+            await asyncio.gather(*(user(url, ids, args.seed + i, until, results, failures, versions, mix)
                                    for i in range(args.users)))
 
         asyncio.run(run_all())
@@ -168,7 +178,7 @@ def main() -> None:
     print("| endpoint | requests | failed | p50 ms | p95 ms | p99 ms | requests/s |")
     print("|---|---|---|---|---|---|---|")
     total = 0
-    for kind in MIX:
+    for kind in mix:
         times = np.array(results[kind]) * 1000
         total += len(times)
         cells = [f"{np.percentile(times, q):.1f}" for q in (50, 95, 99)] if len(times) else ["-"] * 3

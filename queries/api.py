@@ -7,6 +7,7 @@ are the CLI's (queries.products, udfs.tag_search through queries.search, queries
 
 from __future__ import annotations
 
+import json
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from queries.products import known_product, product_card, records, similar_of, user_recommendations
 from queries.snapshot import Snapshot, SnapshotHolder
@@ -88,17 +89,26 @@ def create_app(lake: str | Path, refresh_seconds: float = 5.0, device: str = "au
                 "loaded_at": snapshot.loaded_at, "load_seconds": round(snapshot.load_seconds, 3),
                 "swaps": holder.swaps, "products": len(snapshot.tables.get("silver.products", []))}
 
+    def cached_json(snapshot: Snapshot, key: tuple, build) -> Response:
+        """A read-only snapshot answers the same question the same way: keep the encoded response."""
+        body = snapshot.responses.get(key)
+        if body is None:
+            body = json.dumps(build(), default=str).encode()
+            snapshot.responses[key] = body
+        return Response(body, media_type="application/json")
+
     @app.get("/products/{product_id}", summary="Product card")
-    def product(product_id: ProductId) -> dict[str, Any]:
+    async def product(product_id: ProductId) -> Response:
         """Rating and sentiment mix, summary, pros/cons, tags with sentiment, FAQ answers with evidence,
         similar products, flagged anomalies and the review-trend cluster."""
-        return product_card(holder.snapshot, product_id)
+        snapshot = holder.snapshot
+        return cached_json(snapshot, ("card", product_id), lambda: product_card(snapshot, product_id))
 
     @app.get("/products/{product_id}/similar", summary="Nearest products (precomputed)")
-    def similar(product_id: ProductId, k: K = 10) -> dict[str, Any]:
+    async def similar(product_id: ProductId, k: K = 10) -> Response:
         snapshot = holder.snapshot
-        return {"product_id": product_id, "similar": similar_of(snapshot, product_id, k),
-                "versions": snapshot.versions}
+        return cached_json(snapshot, ("similar", product_id, k), lambda: {
+            "product_id": product_id, "similar": similar_of(snapshot, product_id, k), "versions": snapshot.versions})
 
     @app.get("/products/{product_id}/ask", summary="Answer a question from the product's reviews")
     def ask(product_id: ProductId,
@@ -114,12 +124,15 @@ def create_app(lake: str | Path, refresh_seconds: float = 5.0, device: str = "au
             return LakeAnswerer(snapshot.lake, versions=snapshot.versions, encoder=engines.encoder())
 
         answerer = snapshot.engine("answerer", build)
-        with snapshot.lock:   # the answerer keeps one DuckDB connection and a product cache
+        with snapshot.answer_lock:   # the answerer keeps one DuckDB connection and a product cache
             return {**answerer.ask(product_id, q, k), "versions": snapshot.versions}
 
     @app.get("/users/{user_id}/recommendations", summary="A user's recommended products")
-    def recommendations(user_id: Annotated[str, PathParam(min_length=1, max_length=64)], k: K = 10) -> dict:
-        return user_recommendations(holder.snapshot, user_id, k)
+    async def recommendations(user_id: Annotated[str, PathParam(min_length=1, max_length=64)],
+                              k: K = 10) -> Response:
+        snapshot = holder.snapshot
+        return cached_json(snapshot, ("recommendations", user_id, k),
+                           lambda: user_recommendations(snapshot, user_id, k))
 
     @app.get("/search", summary="Products by tag (exact and semantic) and tag sentiment")
     def search(q: Annotated[str, Query(min_length=2, max_length=200, description="e.g. 'quiet motor'")],

@@ -74,7 +74,9 @@ class Snapshot:
     load_seconds: float
     _positions: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     extras: dict[str, object] = field(default_factory=dict)   # per-snapshot engines (search, index, answerer)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.Lock = field(default_factory=threading.Lock)        # building engines
+    answer_lock: threading.Lock = field(default_factory=threading.Lock)  # the answerer is not thread-safe
+    responses: dict[tuple, bytes] = field(default_factory=dict)        # encoded answers (the API's cache)
 
     def has(self, name: str) -> bool:
         return name in self.tables
