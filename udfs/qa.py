@@ -63,7 +63,7 @@ ASPECT_SIMILARITY = 0.55    # cosine from which a question names an aspect it do
 AMBIGUITY_MARGIN = 0.03     # aspects this close to the best one are candidates of a clarification
 EVIDENCE_SIMILARITY = 0.5   # cosine from which a sentence speaks to a question that names no aspect
 # Cosine from which a sentence speaks to an aspect it does not spell out ("durability": "it broke in a week"),
-# set where on-aspect precision reaches 0.7 on OPOSUM's dev products (bench/qa_eval.py: even-numbered ones).
+# set where on-aspect precision reaches 0.7 on OPOSUM's dev products (the even-numbered ones in sorted order).
 ASPECT_SENTENCE_SIMILARITY = 0.3
 POLAR = 0.1                 # |stance| from which a review counts as yes or no
 MIN_SUPPORT = 2             # reviews mentioning an aspect before it counts as discussed
@@ -553,6 +553,7 @@ def _relevant(product: ProductReviews, aspect: str | None, focus: Sequence[str],
 def yes_no_answer(product: ProductReviews, question: Question, vector: np.ndarray | None, aspect: str | None,
                   k: int, embed: Callable[[list[str]], np.ndarray] | None = None) -> Answer:
     """Leaning, per-side review counts and the posterior confidence (module docstring)."""
+    resembling = False
     if aspect is not None:   # only sentences naming the aspect vote: one resembling it may be about another
         mentions = mention_mask(aspect, product.lowered)
         ranked = rank_sentences(product, _terms(aspect), None, mentions)
@@ -562,17 +563,32 @@ def yes_no_answer(product: ProductReviews, question: Question, vector: np.ndarra
             # the question, whose "is the ... good?" resembles every judgement) speak to it too.
             ranked = rank_sentences(product, [], normalise(embed([aspect]))[0], mentions,
                                     min_cosine=ASPECT_SENTENCE_SIMILARITY)
-            # A sentence naming another of the product's aspects is about that one, however close it looks.
-            ranked = ranked[mentions[ranked] | ~_names_other_aspect(product, aspect)[ranked]]
+            # A sentence naming another of the product's aspects is about that one, however close it looks; one
+            # naming none speaks to the asked aspect only if no other aspect of the product is closer to it
+            # ("it does the job" is nearer "value" than "battery life").
+            unnamed = ~_names_other_aspect(product, aspect) & _nearest_aspect_is(product, aspect, embed)
+            ranked = ranked[mentions[ranked] | unnamed[ranked]]
+            resembling = True
     else:
         ranked = _relevant(product, None, question.focus, vector)
     stance = stances(product, ranked, aspect, question.undesirable)
+    if resembling:   # a resembling sentence that judges nothing ("this replaced my old headset") is not a mention
+        keep = mentions[ranked] | (stance.abs().to_numpy() > POLAR)
+        ranked, stance = ranked[keep], stance[keep]
     votes = review_votes(product, ranked, stance)
     n_yes, n_no = int((votes > POLAR).sum()), int((votes < -POLAR).sum())
     said, confidence = leaning(n_yes, n_no, len(votes), product.n_reviews)
     support = {"yes": n_yes, "no": n_no, "neutral": len(votes) - n_yes - n_no, "reviews": product.n_reviews}
     return Answer(product.product_id, question.text, "yes_no", said, round(confidence, 3), support,
                   _evidence(product, ranked, stance, k), aspect=aspect or " ".join(question.focus))
+
+
+def _nearest_aspect_is(product: ProductReviews, aspect: str, embed: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+    """Per sentence: is `aspect` the closest (cosine) of the product's aspects to it?"""
+    names = list(dict.fromkeys([aspect, *product.aspects]))
+    vectors, has = product.vectors()
+    cosine = vectors @ normalise(embed(names)).T
+    return has & (cosine.argmax(axis=1) == 0)
 
 
 def _names_other_aspect(product: ProductReviews, aspect: str) -> np.ndarray:
