@@ -17,7 +17,8 @@ from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from queries.products import known_product, product_card, records, similar_of, user_recommendations
+from queries.products import known_product, product_card, records, similar_of, user_recommendations, with_titles
+from queries.similar import text_neighbours
 from queries.snapshot import Snapshot, SnapshotHolder
 from reviewlake.errors import NotBuiltYet, NotFound, UserError
 from reviewlake.model_store import ModelStore
@@ -167,13 +168,7 @@ def create_app(lake: str | Path, refresh_seconds: float = 5.0, device: str = "au
             return ProductIndex.load(_model_path(snapshot, "similarity", "similarity"), device)
 
         index = snapshot.engine("product_index", build)
-        rows, scores = index.search(engines.encoder().encode([text]), k)
-        keep = rows[0] >= 0
-        found = [{"rank": i + 1, "product_id": str(index.ids[r]), "score": round(float(s), 4)}
-                 for i, (r, s) in enumerate(zip(rows[0][keep], scores[0][keep], strict=True))]
-        for row in found:
-            product = snapshot.first("silver.products", row["product_id"]) or {}
-            row["title"], row["category"] = product.get("title"), product.get("category")
+        found = with_titles(snapshot, text_neighbours(index, engines.encoder().encode, text, k), "product_id")
         return {"text": text, "results": found, "versions": snapshot.versions}
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -33,7 +33,8 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _titled(snapshot: Snapshot, frame: pd.DataFrame, id_column: str) -> list[dict[str, Any]]:
+def with_titles(snapshot: Snapshot, frame: pd.DataFrame, id_column: str) -> list[dict[str, Any]]:
+    """`records` of the frame, each with the title and category of its product (from silver.products)."""
     out = records(frame)
     for row in out:
         product = snapshot.first("silver.products", row[id_column]) or {}
@@ -51,7 +52,7 @@ def similar_of(snapshot: Snapshot, product_id: str, k: int = 10) -> list[dict[st
     """The precomputed nearest products (gold.product_similarity), best first."""
     known_product(snapshot, product_id)
     found = snapshot.rows("gold.product_similarity", product_id).sort_values("rank").head(k)
-    return _titled(snapshot, found[["rank", "similar_product_id", "score"]]
+    return with_titles(snapshot, found[["rank", "similar_product_id", "score"]]
                    .rename(columns={"similar_product_id": "product_id"}), "product_id")
 
 
@@ -100,5 +101,5 @@ def user_recommendations(snapshot: Snapshot, user_id: str, k: int = 10) -> dict[
         raise NotFound(f"unknown user {user_id!r}: no recommendations for that user id")
     found = found.sort_values("rank").head(k)
     return {"user_id": user_id, "strategy": found["strategy"].iloc[0],
-            "recommendations": _titled(snapshot, found[["rank", "product_id", "score"]], "product_id"),
+            "recommendations": with_titles(snapshot, found[["rank", "product_id", "score"]], "product_id"),
             "versions": snapshot.versions}

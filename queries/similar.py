@@ -31,12 +31,22 @@ def similar_products(lake: str | Path, product_id: str | None = None, text: str 
             raise UserError(f"product {product_id!r} is not in the similarity index ({len(index.ids):,} products)")
         rows, scores = index.search(index.vectors[row:row + 1], k + 1)
         keep = rows[0] != row
-        rows, scores = rows[0][keep][:k], scores[0][keep][:k]
+        found = neighbours(index, rows[0][keep][:k], scores[0][keep][:k])
     else:
         from udfs.encoder import SentenceEncoder
 
-        rows, scores = index.search(SentenceEncoder(device=device).encode([text]), k)
-        rows, scores = rows[0], scores[0]
-    found = pd.DataFrame({"rank": np.arange(1, len(rows) + 1), "product_id": index.ids[rows[rows >= 0]],
-                          "score": scores[rows >= 0].astype(float).round(4)})
+        found = text_neighbours(index, SentenceEncoder(device=device).encode, text, k)
     return found.merge(product_titles(lake), on="product_id", how="left")
+
+
+def neighbours(index: ProductIndex, rows: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    """rank, product_id, score of one query's index hits (rows of -1, no hit, left out)."""
+    hit = rows >= 0
+    return pd.DataFrame({"rank": np.arange(1, int(hit.sum()) + 1), "product_id": index.ids[rows[hit]],
+                         "score": scores[hit].astype(float).round(4)})
+
+
+def text_neighbours(index: ProductIndex, embed, text: str, k: int) -> pd.DataFrame:
+    """The k products nearest to free text (embedded with `embed`), as `neighbours`."""
+    rows, scores = index.search(embed([text]), k)
+    return neighbours(index, rows[0], scores[0])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import duckdb
@@ -11,11 +10,9 @@ import pyarrow as pa
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from queries.views import referenced_views
+from queries.views import TABLE_REFERENCE, referenced_views
 from reviewlake.errors import UserError
 from reviewlake.tables import REGISTRY, table_spec
-
-_TABLE_REFERENCE = re.compile(r"\b(bronze|silver|gold|ops)\.([A-Za-z_][A-Za-z0-9_]*)\b")
 
 
 def open_table(lake: str | Path, name: str, version: int | None = None) -> DeltaTable:
@@ -32,7 +29,7 @@ def query(lake: str | Path, sql: str) -> pa.Table:
     """Run `sql` over the lake; tables are referenced as `silver.reviews`, `gold.product_tags`, ..., and the
     analyst views (queries.views) as `analyst.product_scorecard`, ..."""
     views = referenced_views(sql)
-    names = sorted({f"{layer}.{table}" for layer, table in _TABLE_REFERENCE.findall(sql)} |
+    names = sorted({f"{layer}.{table}" for layer, table in TABLE_REFERENCE.findall(sql)} |
                    {name for view in views for name in view.tables})
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
