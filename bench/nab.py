@@ -115,7 +115,9 @@ def _candidates(corpus: list[LabelledSeries], scores: list[np.ndarray]):
         n = len(series.frame)
         weight, window_of = point_weights(n, series.windows)
         start = probation_length(n)
-        all_scores.append(np.nan_to_num(np.asarray(score, dtype=float)[start:], nan=-np.inf))
+        # an infinite score still ranks above every finite one; NaN never fires
+        all_scores.append(np.nan_to_num(np.asarray(score, dtype=float)[start:], nan=-np.inf,
+                                        posinf=np.finfo(float).max))
         all_weights.append(weight[start:])
         all_windows.append(np.where(window_of[start:] >= 0, window_of[start:] + offset, -1))
         offset += len(series.windows)
@@ -148,7 +150,7 @@ def best_threshold(corpus: list[LabelledSeries], scores: list[np.ndarray], profi
     best = (total, np.inf, 0, 0)
     found = false_positives = 0
     i = 0
-    while i < len(score) and np.isfinite(score[i]):
+    while i < len(score) and score[i] > -np.inf:
         j = i
         while j < len(score) and score[j] == score[i]:   # ties enter together
             w = window[j]

@@ -9,7 +9,7 @@ Products are also grouped by the shape of their weekly review counts (udfs.ts_cl
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date, timedelta
 
 import pandas as pd
@@ -27,7 +27,7 @@ from pyspark.sql.types import (
 from reviewlake.context import StageContext, StageResult
 from reviewlake.errors import UserError
 from reviewlake.tables import table_spec
-from udfs.anomaly import DETECTOR_VERSION, DetectorSettings, detect
+from udfs.anomaly import DetectorSettings, detect
 from udfs.ts_clusters import cluster_shapes
 
 REVIEWS, SENTIMENT, ANOMALIES = "silver.reviews", "gold.review_sentiment", "gold.metric_anomalies"
@@ -93,24 +93,27 @@ def metric_series(facts: DataFrame, granularity: str, entity_type: str, last_com
     )
 
 
-def _score_group(frame: pd.DataFrame) -> pd.DataFrame:
-    metric, granularity = frame["metric"].iloc[0], frame["granularity"].iloc[0]
-    direction, counts, unit_sd = METRICS[metric]
-    settings = DetectorSettings(direction=direction, counts=counts, unit_sd=unit_sd,
-                                min_history=14 if granularity == "daily" else 8)
-    scored = detect(frame.rename(columns={"period_start": "timestamp"}), settings, support_col="support")
-    return pd.DataFrame({
-        "entity_type": frame["entity_type"].iloc[0],
-        "entity_id": frame["entity_id"].iloc[0],
-        # Daily and weekly series of one entity share period starts (Mondays): the metric name tells them apart.
-        "metric": f"{metric}_{granularity}",
-        "period_start": scored["timestamp"].dt.date,
-        "value": scored["value"], "expected": scored["expected"], "score": scored["score"],
-        "is_anomaly": scored["is_anomaly"],
-    })
+def _score_group(settings: DetectorSettings):
+    def score(frame: pd.DataFrame) -> pd.DataFrame:
+        metric, granularity = frame["metric"].iloc[0], frame["granularity"].iloc[0]
+        direction, counts, unit_sd = METRICS[metric]
+        scored = detect(frame.rename(columns={"period_start": "timestamp"}),
+                        replace(settings, direction=direction, counts=counts, unit_sd=unit_sd,
+                                min_history=14 if granularity == "daily" else 8),
+                        support_col="support")
+        return pd.DataFrame({
+            "entity_type": frame["entity_type"].iloc[0],
+            "entity_id": frame["entity_id"].iloc[0],
+            # Daily and weekly series of one entity share period starts (Mondays): the metric name tells them apart.
+            "metric": f"{metric}_{granularity}",
+            "period_start": scored["timestamp"].dt.date,
+            "value": scored["value"], "expected": scored["expected"], "score": scored["score"],
+            "is_anomaly": scored["is_anomaly"],
+        })
+    return score
 
 
-def transform(series: DataFrame, run_id: str) -> DataFrame:
+def transform(series: DataFrame, run_id: str, settings: DetectorSettings) -> DataFrame:
     """Score every (entity, granularity, metric) series; no look-ahead, so history never changes."""
     long = series.select(
         "entity_type", "entity_id", "granularity", "period_start",
@@ -118,8 +121,9 @@ def transform(series: DataFrame, run_id: str) -> DataFrame:
                             for m in METRICS])).alias("m"),
         F.col("review_count").alias("support"),
     ).select("entity_type", "entity_id", "granularity", "period_start", "m.metric", "m.value", "support")
-    scored = long.groupBy("entity_type", "entity_id", "granularity", "metric").applyInPandas(_score_group, _SCORED)
-    return scored.withColumn("detector", F.lit(DETECTOR_VERSION)).withColumn("run_id", F.lit(run_id))
+    scored = long.groupBy("entity_type", "entity_id", "granularity", "metric").applyInPandas(
+        _score_group(settings), _SCORED)
+    return scored.withColumn("detector", F.lit(settings.name)).withColumn("run_id", F.lit(run_id))
 
 
 def product_clusters(series: DataFrame, run_id: str) -> pd.DataFrame:
@@ -155,7 +159,9 @@ def run(ctx: StageContext) -> StageResult:
     for part in parts[1:]:
         series = series.unionByName(part)
     series = series.cache()
-    scored = transform(series, ctx.run_id)
+    settings = DetectorSettings(detector=ctx.config.anomalies.detector,
+                                false_alarm_rate=ctx.config.anomalies.false_alarm_rate)
+    scored = transform(series, ctx.run_id, settings)
     backfill = _backfill_range(options)
     if backfill:
         scored = scored.where(F.col("period_start").between(*backfill))
@@ -177,7 +183,8 @@ def run(ctx: StageContext) -> StageResult:
                        details={"written": written,
                                 "clusters": clusters.groupby("description").size().to_dict(),
                                 "backfill": [str(d) for d in backfill] if backfill else None,
-                                "detector": DETECTOR_VERSION, "plan": asdict(plan)})
+                                "detector": settings.name, "false_alarm_rate": settings.false_alarm_rate,
+                                "plan": asdict(plan)})
 
 
 def _backfill_range(options: dict) -> tuple[date, date] | None:

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from reviewlake.config import Config, load_config
 from reviewlake.errors import PipelineFailure, UserError
+from udfs.anomaly import DEFAULT_DETECTOR, DETECTORS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Review-intelligence lakehouse: Spark jobs over Delta tables.")
@@ -322,20 +323,36 @@ def detect_anomalies(
     value_col: Annotated[str, typer.Option(help="Numeric column to score")],
     output: Annotated[Path, typer.Option(help="CSV to write: input rows + expected, z, score, is_anomaly")],
     entity_col: Annotated[str | None, typer.Option(help="Column naming independent series")] = None,
-    threshold: Annotated[float, typer.Option(help="|z| at which a point is flagged")] = 4.0,
+    detector: Annotated[str, typer.Option(help="likelihood, seasonal-mad or windowed-gaussian")] = DEFAULT_DETECTOR,
+    false_alarm_rate: Annotated[float, typer.Option(
+        help="Flag a point when its tail probability under the detector's model is below this "
+             "(score = -log10 of it; 1e-5 -> score >= 5)")] = 1e-5,
+    quiet_after: Annotated[int, typer.Option(
+        min=0, help="After a point, only a higher score is flagged within this many points (one alarm per "
+                    "episode; 0: every point stands alone)")] = 12,
     direction: Annotated[str, typer.Option(help="up, down or both")] = "both",
     counts: Annotated[bool, typer.Option("--counts", help="Values are event counts (Poisson floor)")] = False,
-    season: Annotated[str | None, typer.Option(help="Season length, e.g. 7d, 1d, 1h (default: inferred)")] = None,
+    season: Annotated[str | None, typer.Option(
+        help="Season length, e.g. 7d, 1d, 1h, or 'none' (default: detected per series from its autocorrelation)")]
+        = None,
 ) -> None:
-    """Score any metrics CSV with the pipeline's anomaly detector (no Spark)."""
+    """Score any metrics CSV with the pipeline's anomaly detectors (no Spark).
+
+    Each point gets score = -log10(its tail probability under the detector's model of the past): 2 is a
+    1-in-100 point, 5 a 1-in-100,000 one, and it keeps growing, so strong anomalies rank above weak ones.
+    """
     import pandas as pd
 
-    from udfs.anomaly import DetectorSettings, detect_many
+    from udfs.anomaly import detect_many, generic_settings
 
     if not input.is_file():
         raise UserError(f"input not found: {input}")
     if direction not in ("up", "down", "both"):
         raise UserError(f"--direction must be up, down or both, not {direction!r}")
+    if detector not in DETECTORS:
+        raise UserError(f"--detector must be one of {', '.join(DETECTORS)}, not {detector!r}")
+    if not 0.0 < false_alarm_rate < 1.0:
+        raise UserError(f"--false-alarm-rate must be between 0 and 1 (exclusive), not {false_alarm_rate}")
     try:
         frame = pd.read_csv(input)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
@@ -350,19 +367,30 @@ def detect_anomalies(
                         f"{bad_times.astype(str).head(3).tolist()}")
     values = pd.to_numeric(frame[value_col], errors="coerce")
     frame = frame.assign(**{time_col: parsed, value_col: values})
-    try:
-        settings = DetectorSettings(threshold=threshold, direction=direction, counts=counts,
-                                    season=pd.Timedelta(season) if season else None)
-    except ValueError:
-        raise UserError(f"--season must look like 7d, 1d or 1h, not {season!r}") from None
-    scored = detect_many(frame, entity_col, settings, time_col, value_col)
+    if season is None:
+        chosen_season = "auto"
+    elif season.lower() == "none":
+        chosen_season = None
+    else:
+        try:
+            chosen_season = pd.Timedelta(season)
+        except ValueError:
+            raise UserError(f"--season must look like 7d, 1d or 1h (or none), not {season!r}") from None
+    chosen = dict(detector=detector, false_alarm_rate=false_alarm_rate, quiet_after=quiet_after,
+                  direction=direction, counts=counts, season=chosen_season)
+    settings = generic_settings(frame[time_col], **chosen)      # validated once, for the message
+
+    def settings_of(timestamps):
+        return generic_settings(timestamps, **chosen)
+    scored = detect_many(frame, entity_col, settings_of, time_col, value_col)
     extra = [c for c in frame.columns if c not in (time_col, value_col, entity_col)]
     if extra:  # carry the user's other columns through, row for row
         key = [c for c in (entity_col, time_col) if c]
         scored = scored.merge(frame[key + extra].drop_duplicates(key), on=key, how="left")
     scored.to_csv(output, index=False)
-    console.print(f"{len(scored):,} rows scored ({int(values.isna().sum()):,} without a numeric value, kept "
-                  f"unscored); {int(scored['is_anomaly'].sum()):,} anomalies -> {output}")
+    console.print(f"{len(scored):,} rows scored by {settings.name} ({int(values.isna().sum()):,} without a numeric "
+                  f"value, kept unscored); {int(scored['is_anomaly'].sum()):,} anomalies at false-alarm rate "
+                  f"{false_alarm_rate:g} (score >= {settings.threshold:.1f}) -> {output}")
 
 
 def _parse_times(column):

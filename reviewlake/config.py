@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from reviewlake.errors import UserError
+from udfs.anomaly import DETECTORS
 from udfs.keyphrases import TagSettings
 from udfs.qa import QaSettings
 from udfs.summarizer import SummarySettings
@@ -93,6 +94,21 @@ class SimilaritySettings:
 
 
 @dataclass(frozen=True)
+class AnomalySettings:
+    """The anomalies stage's detector (udfs.anomaly; bench/anomalies_real.py and bench/anomalies_eval.py
+    compare them)."""
+
+    detector: str = "seasonal-mad"       # seasonal-mad | windowed-gaussian | likelihood
+    false_alarm_rate: float = 3e-5       # a period is flagged when its tail probability is below this
+
+    def __post_init__(self) -> None:
+        if self.detector not in DETECTORS:
+            raise UserError(f"[anomalies] detector must be one of {', '.join(DETECTORS)}, not {self.detector!r}")
+        if not 0.0 < self.false_alarm_rate < 1.0:
+            raise UserError(f"[anomalies] false_alarm_rate must be in (0, 1), not {self.false_alarm_rate}")
+
+
+@dataclass(frozen=True)
 class SparkSettings:
     """How the one Spark session is built (see reviewlake.spark)."""
 
@@ -118,6 +134,7 @@ class Config:
     qa: QaSettings = field(default_factory=QaSettings)
     recommend: RecommendSettings = field(default_factory=RecommendSettings)
     similarity: SimilaritySettings = field(default_factory=SimilaritySettings)
+    anomalies: AnomalySettings = field(default_factory=AnomalySettings)
     pii_salt: str | None = None
 
     def with_lake(self, lake: str | Path | None) -> Config:
@@ -176,7 +193,8 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
         spark_values["conf"][key.strip()] = value.strip()
 
     sections = {name: dict(data.pop(name, {})) for name in ("clean", "sentiment", "sentences", "summarize", "tags",
-                                                                 "qa", "recommend", "similarity")}
+                                                                 "qa", "recommend", "similarity",
+                                                                 "anomalies")}
     top: dict[str, Any] = {k: data.pop(k) for k in ("lake", "cache_dir", "pii_salt") if k in data}
     if data:
         raise UserError(f"config: unknown section(s) {sorted(data)}")
@@ -198,6 +216,7 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
         tags=_section(TagSettings, sections["tags"], "[tags]"),
         qa=_section(QaSettings, sections["qa"], "[qa]"),
         recommend=_section(RecommendSettings, sections["recommend"], "[recommend]"),
+        anomalies=_section(AnomalySettings, sections["anomalies"], "[anomalies]"),
         similarity=_section(SimilaritySettings, sections["similarity"], "[similarity]"),
         **top,
     )

@@ -301,11 +301,12 @@ METRIC_ANOMALIES = _schema(
     ("expected", D, True,
      "baseline from earlier periods only (median of same phase 1-4 seasons back, else of the last 7); null if none"),
     ("score", D, True,
-     "anomaly score in [0, 1) in the watched direction: 1 - 2^-((z/4)^2), 0.5 at the threshold, 0 with too "
-     "little history"),
+     "surprise = -log10(tail probability of the value under the detector's model of earlier periods) in the "
+     "watched direction, unbounded (2: 1 in 100, 4.5: 1 in 30,000); 0 with too little history"),
     ("is_anomaly", B, False,
-     "|z| >= 4 in the watched direction (count and negative share up, rating down) after 14 days / 8 weeks of history"),
-    ("detector", S, False, "anomaly detector version (seasonal-median-mad-N)"),
+     "tail probability below [anomalies] false_alarm_rate (default 3e-5, score >= 4.5) in the watched direction "
+     "(count and negative share up, rating down) after 14 days / 8 weeks of history"),
+    ("detector", S, False, "detector and its version: seasonal-mad-N, windowed-gaussian-N or likelihood-N"),
     ("run_id", S, True, "run_id of the anomalies run that inserted (or backfilled) the row"),
 )
 

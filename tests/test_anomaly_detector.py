@@ -1,11 +1,12 @@
 """Anomaly detector core (no Spark): planted spikes and shifts found on time, quiet series stay quiet,
-no look-ahead, irregular timestamps."""
+no look-ahead, irregular timestamps, scores that rank, flags from a false-alarm rate, seasons from the data,
+and the default detector on labelled NAB series (tests/data/real/nab, MIT licence)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from udfs.anomaly import DetectorSettings, detect, detect_many
+from udfs.anomaly import DetectorSettings, detect, detect_many, detect_season, generic_settings
 
 WEEKLY = np.array([1.0, 0.9, 0.9, 1.0, 1.1, 1.6, 1.8])
 
@@ -28,7 +29,7 @@ def test_planted_spike_is_found_on_its_day_only():
     values[100] += 60
     scored = detect(daily(values), DetectorSettings(counts=True))
     assert flagged_days(scored) == [100]
-    assert scored.loc[100, "score"] > 0.8
+    assert scored.loc[100, "score"] > 2 * DetectorSettings().threshold
     assert scored.loc[100, "expected"] == pytest.approx(20 * WEEKLY[100 % 7], rel=0.3)
 
 
@@ -57,12 +58,15 @@ def test_flat_seasonal_and_sparse_series_raise_nothing(values):
     assert flagged_days(detect(daily(values), DetectorSettings(counts=True))) == []
 
 
-def test_no_look_ahead():
+@pytest.mark.parametrize("detector", ["seasonal-mad", "windowed-gaussian", "likelihood"])
+def test_no_look_ahead(detector):
     values = seasonal_counts(seed=9)
     values[60] += 50
-    full = detect(daily(values), DetectorSettings(counts=True))
+    # The season is a setting (chosen from the data once); given it, scoring never looks ahead.
+    settings = DetectorSettings(counts=True, detector=detector, season=pd.Timedelta(days=7))
+    full = detect(daily(values), settings)
     for cut in (30, 61, 100):
-        prefix = detect(daily(values[:cut]), DetectorSettings(counts=True))
+        prefix = detect(daily(values[:cut]), settings)
         pd.testing.assert_frame_equal(prefix, full.iloc[:cut].reset_index(drop=True))
 
 
@@ -85,7 +89,8 @@ def test_irregular_five_minute_metrics_with_gaps():
     values[spike] += 60
     frame = pd.DataFrame({"ts": times, "cpu": values})
     # Dense series give many chances for a 4-sigma noise point: a stricter threshold suits them.
-    scored = detect(frame, DetectorSettings(threshold=5.0), time_col="ts", value_col="cpu")
+    scored = detect(frame, DetectorSettings(detector="seasonal-mad", false_alarm_rate=1e-6), time_col="ts",
+                    value_col="cpu")
     late = scored.iloc[2 * 288:]  # once two days of history exist
     assert list(late.index[late["is_anomaly"]]) == [spike]
 
@@ -114,7 +119,7 @@ def test_cli_on_an_irregular_csv(tmp_path):
     pd.concat(rows).to_csv(source, index=False)
     out = tmp_path / "scored.csv"
     args = ["--input", str(source), "--time-col", "ts", "--value-col", "load", "--entity-col", "host",
-            "--output", str(out), "--threshold", "5"]
+            "--output", str(out), "--false-alarm-rate", "1e-6"]
     result = subprocess.run([sys.executable, "-m", "reviewlake.cli", "detect-anomalies", *args],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -122,7 +127,8 @@ def test_cli_on_an_irregular_csv(tmp_path):
     assert len(scored) == 6000
     assert {"expected", "score", "is_anomaly"} <= set(scored.columns)
     flagged = scored[scored["is_anomaly"]]
-    assert flagged["host"].tolist() == ["web-2"]
+    # One episode on web-2 (a point of it may be flagged again while its surprise still rises).
+    assert set(flagged["host"]) == {"web-2"} and len(flagged) <= 3
     bad = subprocess.run([sys.executable, "-m", "reviewlake.cli", "detect-anomalies", *args[:4], "--value-col",
                           "nope", "--output", str(out)], capture_output=True, text=True)
     assert bad.returncode == 2 and "no column" in bad.stderr and "Traceback" not in bad.stderr
@@ -166,3 +172,79 @@ def test_averages_over_few_reviews_need_more_evidence():
     assert flagged_days(detect(frame, settings, support_col="n")) == [85, 86, 87, 88, 89]
     # Without the support floor the single review would alarm.
     assert 70 in flagged_days(detect(frame, DetectorSettings(direction="down")))
+
+
+def test_scores_rank_strong_anomalies_above_weak_ones_without_saturating():
+    values = seasonal_counts(seed=12)
+    for day, extra in ((100, 50), (110, 90), (120, 400)):
+        values[day] += extra
+    scored = detect(daily(values), DetectorSettings(counts=True))
+    weak, strong, huge = scored.loc[[100, 110, 120], "score"]
+    assert DetectorSettings().threshold <= weak < strong < huge
+    assert np.isfinite(huge) and huge > 100     # a tail probability far beyond what 1 - 2^-x could tell apart
+
+
+def test_false_alarm_rate_sets_the_flag_on_ordinary_noise():
+    rng = np.random.default_rng(21)
+    noise = daily(rng.normal(100, 5, 20_000), start="1970-01-01")
+    shares = {}
+    for rate in (1e-2, 1e-3):
+        settings = DetectorSettings(season=None, false_alarm_rate=rate, window=200)
+        shares[rate] = detect(noise, settings)["is_anomaly"].iloc[200:].mean()
+    # On Gaussian noise the tail probability is what it says, within sampling error and the MAD's.
+    assert 0.5e-2 <= shares[1e-2] <= 2e-2
+    assert shares[1e-3] <= 3e-3 and shares[1e-3] < shares[1e-2]
+
+
+def test_quiet_after_raises_one_alarm_per_episode():
+    values = seasonal_counts(seed=13)
+    values[100:106] += 80
+    settings = DetectorSettings(counts=True, direction="up")
+    assert flagged_days(detect(daily(values), settings))[:4] == list(range(100, 104))
+    quiet = flagged_days(detect(daily(values), DetectorSettings(counts=True, direction="up", quiet_after=10)))
+    assert quiet[0] == 100 and len([d for d in quiet if d < 110]) <= 3
+
+
+def test_season_is_detected_from_the_data():
+    rng = np.random.default_rng(14)
+    five_minutes = pd.date_range("2024-01-01", periods=6 * 288, freq="5min")
+    minute_of_day = five_minutes.hour * 60 + five_minutes.minute
+    day_cycle = 50 + 20 * np.sin(2 * np.pi * minute_of_day / 1440) + rng.normal(0, 2, len(five_minutes))
+    assert detect_season(pd.Series(five_minutes), day_cycle) == pd.Timedelta(days=1)
+    days = pd.date_range("2024-01-01", periods=140, freq="D")
+    assert detect_season(pd.Series(days), seasonal_counts(level=40, seed=15)) == pd.Timedelta(days=7)
+    assert detect_season(pd.Series(days), rng.normal(10, 1, 140)) is None
+    assert detect_season(pd.Series(days[:14]), seasonal_counts(days=14)) is None      # two weeks: too short
+
+
+def test_settings_refuse_unknown_detectors_and_rates():
+    with pytest.raises(ValueError, match="detector"):
+        DetectorSettings(detector="prophet")
+    with pytest.raises(ValueError, match="false_alarm_rate"):
+        DetectorSettings(false_alarm_rate=0.0)
+
+
+@pytest.fixture(scope="module")
+def nab_slice():
+    from pathlib import Path
+
+    from bench.nab import load_corpus, load_profiles
+
+    root = Path(__file__).parent / "data" / "real" / "nab"
+    return load_corpus(root), load_profiles(root)[0]
+
+
+def test_default_detector_on_labelled_real_series(nab_slice):
+    """Three NAB series (a drop in an artificial daily pattern, two traffic sensors; 6 labelled windows):
+    the CLI's default finds every window and keeps false alarms few; the seasonal MAD detector alone,
+    which flags any single odd point, scores far lower. Floors sit below today's 84.6 and 0.21 %."""
+    from bench.nab import fixed_score, outside_window_share
+
+    corpus, standard = nab_slice
+    flags = {detector: [detect(s.frame, generic_settings(s.frame["timestamp"], detector=detector))["is_anomaly"]
+                        .to_numpy() for s in corpus] for detector in ("likelihood", "seasonal-mad")}
+    default = fixed_score(corpus, flags["likelihood"], standard)
+    assert default.detected_windows == 6
+    assert default.normalised >= 75
+    assert outside_window_share(corpus, flags["likelihood"]) <= 0.005
+    assert default.normalised > fixed_score(corpus, flags["seasonal-mad"], standard).normalised + 15
