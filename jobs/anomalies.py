@@ -1,8 +1,11 @@
-"""Anomalies: silver.reviews (+ gold.review_sentiment) -> gold.metric_anomalies, gold.product_ts_clusters.
+"""Anomalies: silver.reviews (+ gold.review_sentiment, gold.product_tags, silver.review_sentences) ->
+gold.metric_anomalies, gold.product_ts_clusters.
 
 Builds daily and weekly series per category and per product (review_count, mean_rating, negative_share;
-missing periods are explicit: 0 reviews, null rating), scores each series with udfs.anomaly.detect through
-`applyInPandas`, and writes only complete periods (a day or week that has ended before the run date).
+missing periods are explicit: 0 reviews, null rating) and weekly tag-mention series per product tag (usable
+sentences mentioning the tag, counted by the tags stage's rule), scores each series with
+udfs.anomaly.detect through `applyInPandas`, and writes only complete periods (a day or week that has ended
+before the run date).
 Nightly runs insert the periods not yet in the table; `--backfill-from/--backfill-to` recompute a range.
 Products are also grouped by the shape of their weekly review counts (udfs.ts_clusters), rewritten each run.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from datetime import date, timedelta
 
+import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -28,13 +32,19 @@ from reviewlake.context import StageContext, StageResult
 from reviewlake.errors import UserError
 from reviewlake.tables import table_spec
 from udfs.anomaly import DetectorSettings, detect
+from udfs.keyphrases import mention_mask
+from udfs.sentences import usable
 from udfs.ts_clusters import cluster_shapes
 
 REVIEWS, SENTIMENT, ANOMALIES = "silver.reviews", "gold.review_sentiment", "gold.metric_anomalies"
-CLUSTERS = "gold.product_ts_clusters"
+CLUSTERS, TAGS, SENTENCES = "gold.product_ts_clusters", "gold.product_tags", "silver.review_sentences"
 # metric -> (watched direction, is a count, sd of one review's contribution for averaged metrics)
 METRICS = {"review_count": ("up", True, None), "mean_rating": ("down", False, 1.2),
            "negative_share": ("up", False, 0.5)}
+# Weekly mentions of one product tag: metric "tag_mentions:<tag>" (the tag named in the metric, so a product's
+# card lists them with its other series); a count, watched upwards like review_count.
+TAG_METRIC = "tag_mentions"
+TAG_MENTIONS = ("up", True, None)
 
 
 CLUSTER_COLUMNS = table_spec("gold.product_ts_clusters").schema
@@ -96,7 +106,7 @@ def metric_series(facts: DataFrame, granularity: str, entity_type: str, last_com
 def _score_group(settings: DetectorSettings):
     def score(frame: pd.DataFrame) -> pd.DataFrame:
         metric, granularity = frame["metric"].iloc[0], frame["granularity"].iloc[0]
-        direction, counts, unit_sd = METRICS[metric]
+        direction, counts, unit_sd = METRICS.get(metric, TAG_MENTIONS)
         scored = detect(frame.rename(columns={"period_start": "timestamp"}),
                         replace(settings, direction=direction, counts=counts, unit_sd=unit_sd,
                                 min_history=14 if granularity == "daily" else 8),
@@ -113,14 +123,59 @@ def _score_group(settings: DetectorSettings):
     return score
 
 
-def transform(series: DataFrame, run_id: str, settings: DetectorSettings) -> DataFrame:
-    """Score every (entity, granularity, metric) series; no look-ahead, so history never changes."""
-    long = series.select(
+def long_metrics(series: DataFrame) -> DataFrame:
+    """metric_series rows -> one row per (entity, period, metric) with value and support (the review count)."""
+    return series.select(
         "entity_type", "entity_id", "granularity", "period_start",
         F.explode(F.array(*[F.struct(F.lit(m).alias("metric"), F.col(m).cast("double").alias("value"))
                             for m in METRICS])).alias("m"),
         F.col("review_count").alias("support"),
     ).select("entity_type", "entity_id", "granularity", "period_start", "m.metric", "m.value", "support")
+
+
+def tag_mention_series(sentences: DataFrame, reviews: DataFrame, tags: DataFrame,
+                       last_complete_week: date) -> DataFrame:
+    """Weekly mentions of each product tag in long form (entity 'product', metric 'tag_mentions:<tag>'), every
+    week from the product's first dated review to `last_complete_week` present (0 when none).
+
+    A mention is a usable sentence (PII-free, 4-40 words) that matches the tag by the tags stage's own rule
+    (udfs.keyphrases.mention_mask), so these counts add up to gold.product_tags.n_mentions over time.
+    """
+    week = F.date_trunc("week", "review_date").cast("date")
+    dated = reviews.where(F.col("review_date").isNotNull()).select("review_id", week.alias("period_start"))
+    tag_lists = tags.groupBy("product_id").agg(F.collect_list("tag").alias("tags"))
+    rows = (sentences.select("review_id", "product_id", "sentence").join(dated, "review_id")
+            .join(tag_lists, "product_id"))
+
+    def count_mentions(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame[np.fromiter((usable(s) for s in frame["sentence"]), bool, len(frame))]
+        lowered = frame["sentence"].str.lower().to_numpy()
+        parts = []
+        for tag in frame["tags"].iloc[0] if len(frame) else ():
+            weeks = frame.loc[mention_mask(tag, lowered), "period_start"]
+            counted = weeks.value_counts()
+            parts.append(pd.DataFrame({"product_id": frame["product_id"].iloc[0], "tag": tag,
+                                       "period_start": counted.index, "mentions": counted.to_numpy(dtype=float)}))
+        return pd.concat(parts) if parts else pd.DataFrame(columns=["product_id", "tag", "period_start", "mentions"])
+
+    mentions = rows.groupBy("product_id").applyInPandas(
+        count_mentions, "product_id string, tag string, period_start date, mentions double")
+    first_week = dated.join(reviews.select("review_id", "product_id"), "review_id").groupBy("product_id").agg(
+        F.min("period_start").alias("first"))
+    calendar = (tags.select("product_id", "tag").join(first_week, "product_id")
+                .select("product_id", "tag", F.explode(F.sequence(
+                    "first", F.lit(last_complete_week), F.expr("INTERVAL 7 DAYS"))).alias("period_start")))
+    value = F.coalesce("mentions", F.lit(0.0))
+    return (calendar.join(mentions, ["product_id", "tag", "period_start"], "left")
+            .select(F.lit("product").alias("entity_type"), F.col("product_id").alias("entity_id"),
+                    F.lit("weekly").alias("granularity"), "period_start",
+                    F.concat(F.lit(TAG_METRIC + ":"), "tag").alias("metric"), value.alias("value"),
+                    value.alias("support")))
+
+
+def transform(long: DataFrame, run_id: str, settings: DetectorSettings) -> DataFrame:
+    """Score every (entity, granularity, metric) series of `long` (long_metrics / tag_mention_series rows);
+    no look-ahead, so history never changes."""
     scored = long.groupBy("entity_type", "entity_id", "granularity", "metric").applyInPandas(
         _score_group(settings), _SCORED)
     return scored.withColumn("detector", F.lit(settings.name)).withColumn("run_id", F.lit(run_id))
@@ -161,7 +216,13 @@ def run(ctx: StageContext) -> StageResult:
     series = series.cache()
     settings = DetectorSettings(detector=ctx.config.anomalies.detector,
                                 false_alarm_rate=ctx.config.anomalies.false_alarm_rate)
-    scored = transform(series, ctx.run_id, settings)
+    long = long_metrics(series)
+    with_tags = ctx.lake.exists(TAGS) and ctx.lake.exists(SENTENCES)
+    if with_tags:
+        week_end = last_complete - timedelta(days=6)      # the Monday of the last week that has ended
+        last_complete_week = week_end - timedelta(days=week_end.weekday())
+        long = long.unionByName(tag_mention_series(ctx.read(SENTENCES), reviews, ctx.read(TAGS), last_complete_week))
+    scored = transform(long, ctx.run_id, settings)
     backfill = _backfill_range(options)
     if backfill:
         scored = scored.where(F.col("period_start").between(*backfill))
@@ -178,7 +239,8 @@ def run(ctx: StageContext) -> StageResult:
     series.unpersist()
     facts.unpersist()
     ctx.say(f"  {written:,} periods written ({'backfill ' + str(backfill) if backfill else 'new periods'}); "
-            f"{flagged:,} anomalies in the table; sentiment {'used' if sentiment is not None else 'absent: stars'}")
+            f"{flagged:,} anomalies in the table; sentiment {'used' if sentiment is not None else 'absent: stars'}; "
+            f"tag-mention series {'scored' if with_tags else 'absent (no tags yet)'}")
     return StageResult(rows_in=written, rows_out=written, message=f"{flagged:,} anomalies in table",
                        details={"written": written,
                                 "clusters": clusters.groupby("description").size().to_dict(),

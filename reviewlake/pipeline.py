@@ -37,7 +37,7 @@ STAGE_MODULES = {
 STAGE_UPSTREAM: dict[str, tuple[str, ...]] = {
     "ingest": (), "clean": ("ingest",), "quality": ("clean",), "sentences": ("quality",), "sentiment": ("quality",),
     "summarize": ("sentences", "sentiment"), "tags": ("sentences", "sentiment"), "recommend": ("sentiment",),
-    "qa": ("tags", "summarize"), "similarity": ("tags",), "anomalies": ("sentiment",),
+    "qa": ("tags", "summarize"), "similarity": ("tags",), "anomalies": ("sentiment", "tags"),
 }
 # Tables each stage publishes (the DAGs declare the gold ones as Airflow Assets).
 STAGE_OUTPUTS: dict[str, tuple[str, ...]] = {

@@ -293,11 +293,12 @@ METRIC_ANOMALIES = _schema(
     ("entity_type", S, False, "what the series is about: 'category' or 'product'"),
     ("entity_id", S, False, "category name ('unknown' when the review has none) or product_id"),
     ("metric", S, False,
-     "<review_count|mean_rating|negative_share>_<daily|weekly>: the metric and the period length"),
+     "<review_count|mean_rating|negative_share>_<daily|weekly>: the metric and the period length; "
+     "tag_mentions:<tag>_weekly: usable sentences of the product naming one of its gold.product_tags tags"),
     ("period_start", DateType(), False, "first day of the period: the day itself, or the Monday of the week"),
     ("value", D, True,
-     "metric in the period: review count, mean stars in [1, 5] or negative share in [0, 1]; null without "
-     "(rated) reviews"),
+     "metric in the period: review count, mean stars in [1, 5], negative share in [0, 1] or tag mentions; null "
+     "without (rated) reviews"),
     ("expected", D, True,
      "baseline from earlier periods only (median of same phase 1-4 seasons back, else of the last 7); null if none"),
     ("score", D, True,

@@ -1,5 +1,5 @@
 """Anomalies stage on Spark + Delta: a planted spike is flagged on its day and week; nightly runs add only
-new periods; a backfill recomputes just its range."""
+new periods; a backfill recomputes just its range; tag-mention series count and flag a burst."""
 
 from datetime import date, datetime, timedelta
 
@@ -71,3 +71,42 @@ def test_spike_found_then_nightly_and_backfill(spark, config, lake):
     # No look-ahead: recomputing old periods with more data after them gives the same scores.
     merged = again.merge(after, on=["entity_type", "entity_id", "metric", "period_start"], suffixes=("", "_before"))
     assert np.allclose(merged["score"], merged["score_before"])
+
+
+def test_tag_mention_series_flags_a_burst_of_complaints(spark, config, lake):
+    """A product's tag gets weekly mention counts (the tags stage's rule: usable sentences naming the tag,
+    plural included); a week where many reviews suddenly talk about the hinge is flagged on that series."""
+    from reviewlake.tables import table_spec
+
+    _silver(spark, lake)
+    reviews = DeltaTable(str(config.lake / "silver/reviews")).to_pandas()
+    rows = []
+    for review_id, review_date in zip(reviews["review_id"], reviews["review_date"], strict=True):
+        day = (review_date - START).days
+        burst = SPIKE_DAY - 30 <= day < SPIKE_DAY - 23          # the week before the volume spike's month
+        text = ("The hinges cracked after a single week of use." if burst or day % 9 == 0
+                else "Works as described and arrived on time.")
+        rows.append((review_id, 0, "P1", text, f"h-{review_id}", len(text.split()), None, None, None, None, 0.0,
+                     "v1", "s1"))
+    schema = table_spec("silver.review_sentences").schema
+    lake.merge("silver.review_sentences", spark.createDataFrame(rows, schema))
+    tags = spark.createDataFrame([("P1", "hinge", 0.1, 10, -0.5, START, 0.0, "t1")],
+                                 table_spec("gold.product_tags").schema)
+    lake.merge("gold.product_tags", tags)
+
+    result = _run(config, START + timedelta(days=120), "t1")
+    table = DeltaTable(str(config.lake / "gold/metric_anomalies")).to_pandas()
+    hinge = table[table["metric"] == "tag_mentions:hinge_weekly"].sort_values("period_start")
+    assert len(hinge) == 17 and (hinge["entity_id"] == "P1").all()
+    # Every review of a burst day mentions the hinge, outside it one day in nine does.
+    expected = reviews.assign(week=[d - timedelta(days=d.weekday()) for d in reviews["review_date"]],
+                              day=[(d - START).days for d in reviews["review_date"]])
+    expected["mentions"] = ((expected["day"] >= SPIKE_DAY - 30) & (expected["day"] < SPIKE_DAY - 23)
+                            | (expected["day"] % 9 == 0))
+    counts = expected[expected["week"] <= hinge["period_start"].max()].groupby("week")["mentions"].sum()
+    assert hinge.set_index("period_start")["value"].to_dict() == {w: float(c) for w, c in counts.items()}
+    flagged = hinge[hinge["is_anomaly"]]["period_start"].tolist()
+    burst_weeks = {START + timedelta(days=d) - timedelta(days=(START + timedelta(days=d)).weekday())
+                   for d in range(SPIKE_DAY - 30, SPIKE_DAY - 23)}
+    assert flagged and set(flagged) <= burst_weeks
+    assert result.details["detector"] == "seasonal-mad-2"

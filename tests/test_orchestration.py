@@ -19,7 +19,7 @@ def test_stage_graph_looks_through_stages_that_are_not_available():
     assert upstream_stages("summarize", ("quality", "sentiment", "summarize")) == ("quality", "sentiment")
     assert downstream_stages("quality", built) == ("sentences", "sentiment", "recommend", "similarity", "anomalies")
     assert downstream_stages("recommend", built) == ()
-    assert downstream_stages("tags", ALL) == ("qa", "similarity")
+    assert downstream_stages("tags", ALL) == ("qa", "similarity", "anomalies")
     assert upstream_stages("qa", ALL) == ("tags", "summarize")
 
 

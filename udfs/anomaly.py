@@ -125,10 +125,11 @@ def detect_season(times: pd.Series, values: pd.Series) -> pd.Timedelta | None:
         lag = int(round(season / step))
         if lag < 4 or len(regular) < 3 * lag:
             continue
-        correlation = regular.autocorr(lag)
-        # A smooth series correlates with itself an hour later without any hourly cycle: a season must
-        # beat the correlation at half its length (a peak, not a slope).
-        is_peak = correlation - regular.autocorr(lag // 2) >= MIN_PEAK_OVER_HALF_SEASON
+        with np.errstate(invalid="ignore", divide="ignore"):    # a constant stretch has no correlation
+            correlation = regular.autocorr(lag)
+            # A smooth series correlates with itself an hour later without any hourly cycle: a season must
+            # beat the correlation at half its length (a peak, not a slope).
+            is_peak = correlation - regular.autocorr(lag // 2) >= MIN_PEAK_OVER_HALF_SEASON
         if np.isfinite(correlation) and is_peak and correlation >= best_correlation:
             best, best_correlation = season, correlation
     return best

@@ -56,7 +56,7 @@ def test_no_cycles_and_stage_tasks_follow_the_stage_graph(dagbag, dag_id):
         assert task.application.endswith(".py")
         assert {t for t in task.upstream_task_ids if t in dag_stages()} == set(upstream)
         assert {a.name for a in task.outlets} == set(gold_outputs(stage))
-    assert set(stage_graph()["anomalies"]) == {"sentiment"}
+    assert set(stage_graph()["anomalies"]) == {"sentiment", "tags"}
     assert "--run-date={{ data_interval_end | ds }}" in dagbag.dags["reviewlake_nightly"].get_task(
         "ingest").application_args
 
