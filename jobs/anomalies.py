@@ -17,7 +17,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     BooleanType,
@@ -56,6 +56,8 @@ class SeriesPlan:
 
     min_reviews_weekly: int = 10     # products below this are too sparse to say anything
     min_reviews_daily: int = 100     # daily product series only for busy products
+    tags_per_product: int = 5        # tag-mention series for a product's most mentioned tags only
+    min_tag_mentions: int = 10       # a tag said fewer times in all has no weekly story to tell
 
 
 _SCORED = StructType([
@@ -221,7 +223,11 @@ def run(ctx: StageContext) -> StageResult:
     if with_tags:
         week_end = last_complete - timedelta(days=6)      # the Monday of the last week that has ended
         last_complete_week = week_end - timedelta(days=week_end.weekday())
-        long = long.unionByName(tag_mention_series(ctx.read(SENTENCES), reviews, ctx.read(TAGS), last_complete_week))
+        most_mentioned = Window.partitionBy("product_id").orderBy(F.desc("n_mentions"), "tag")
+        tags = (ctx.read(TAGS).where(F.col("n_mentions") >= plan.min_tag_mentions)
+                .withColumn("_rank", F.row_number().over(most_mentioned))
+                .where(F.col("_rank") <= plan.tags_per_product).select("product_id", "tag"))
+        long = long.unionByName(tag_mention_series(ctx.read(SENTENCES), reviews, tags, last_complete_week))
     scored = transform(long, ctx.run_id, settings)
     backfill = _backfill_range(options)
     if backfill:

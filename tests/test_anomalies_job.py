@@ -90,12 +90,14 @@ def test_tag_mention_series_flags_a_burst_of_complaints(spark, config, lake):
                      "v1", "s1"))
     schema = table_spec("silver.review_sentences").schema
     lake.merge("silver.review_sentences", spark.createDataFrame(rows, schema))
-    tags = spark.createDataFrame([("P1", "hinge", 0.1, 10, -0.5, START, 0.0, "t1")],
+    tags = spark.createDataFrame([("P1", "hinge", 0.1, 60, -0.5, START, 0.0, "t1"),
+                                  ("P1", "box", 0.01, 3, 0.0, START, 0.0, "t1")],   # too rarely said: no series
                                  table_spec("gold.product_tags").schema)
     lake.merge("gold.product_tags", tags)
 
     result = _run(config, START + timedelta(days=120), "t1")
     table = DeltaTable(str(config.lake / "gold/metric_anomalies")).to_pandas()
+    assert not table["metric"].str.startswith("tag_mentions:box").any()
     hinge = table[table["metric"] == "tag_mentions:hinge_weekly"].sort_values("period_start")
     assert len(hinge) == 17 and (hinge["entity_id"] == "P1").all()
     # Every review of a burst day mentions the hinge, outside it one day in nine does.

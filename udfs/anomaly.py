@@ -116,6 +116,9 @@ def detect_season(times: pd.Series, values: pd.Series) -> pd.Timedelta | None:
     step = typical_step(times)
     if step <= pd.Timedelta(0):
         return None
+    span = times.max() - times.min()
+    if not any(season / step >= 4 and span >= 3 * season for season in SEASON_CANDIDATES):
+        return None          # weekly series, or too short: nothing to resample for
     regular = (pd.Series(np.asarray(values, dtype=float), index=times).sort_index()
                .resample(step).mean().interpolate(limit_direction="both"))
     if len(regular) < 2 or not regular.std() > 0:     # constant: no cycle to find
