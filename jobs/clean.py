@@ -150,17 +150,17 @@ def transform(raw: DataFrame, rules: CleanRules, salt: str, run_date: date, batc
         reason = F.when(checks[code], F.lit(code)).otherwise(reason)
     staged = staged.withColumn("_reason", reason).cache()
 
+    pseudonym = F.when(F.col("_user_id").isNotNull(), F.concat(
+        F.lit("u_"), F.substring(F.sha2(F.concat(F.lit(salt), F.col("_user_id")), 256), 1, 16)))
     quarantined = staged.where(F.col("_reason").isNotNull()).select(
         F.lit(batch_id).alias("batch_id"), "source_file", "line_no", "ingest_batch_id",
-        redact_udf(F.col("raw")).alias("record"),
+        quarantine_record(pseudonym).alias("record"),
         F.col("_reason").alias("reason_code"),
         _reason_text().alias("reason_text"),
         F.lit("clean").alias("stage"),
         F.current_timestamp().alias("quarantined_at"),
     )
 
-    pseudonym = F.when(F.col("_user_id").isNotNull(), F.concat(
-        F.lit("u_"), F.substring(F.sha2(F.concat(F.lit(salt), F.col("_user_id")), 256), 1, 16)))
     derived_id = F.concat(F.lit("r_"), F.substring(F.sha2(F.concat_ws(
         "|", F.col("_product_id"), F.coalesce(F.col("_user_id"), F.lit("")),
         F.coalesce(F.col("_ts").cast("string"), F.lit("")), F.col("_text.text_hash")), 256), 1, 24))
@@ -189,6 +189,23 @@ def transform(raw: DataFrame, rules: CleanRules, salt: str, run_date: date, batc
     )
     reviews, duplicates = _collapse_duplicates(valid, existing)
     return Cleaned(reviews=reviews, quarantined=quarantined, duplicates=duplicates)
+
+
+# Fields of a rejected record kept in silver.quarantine (reviewer_name never is; the raw line stays in bronze).
+QUARANTINE_FIELDS = ("review_id", "product_id", "rating", "timestamp", "review_time_text", "category",
+                     "product_title", "verified", "helpful_votes")
+QUARANTINE_TEXT_CHARS = 2_000
+
+
+def quarantine_record(pseudonym: Column) -> Column:
+    """What silver.quarantine keeps of a rejected record, as JSON: its parsed fields, the reviewer id
+    pseudonymised as in silver.reviews, no reviewer name, title and text PII-redacted (the text cut to 2,000
+    characters: a 5 MB review is inspected in bronze). Null for a line that never parsed: its only content is
+    the raw line, which stays in bronze (source_file, line_no point to it)."""
+    text = F.substring(F.col("text"), 1, QUARANTINE_TEXT_CHARS)
+    fields = F.struct(*QUARANTINE_FIELDS[:2], pseudonym.alias("user_id"), *QUARANTINE_FIELDS[2:],
+                      redact_udf(F.col("title")).alias("title"), redact_udf(text).alias("text"))
+    return F.when(F.col("_corrupt_record").isNull(), F.to_json(fields))
 
 
 def _reason_text() -> Column:

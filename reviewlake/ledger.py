@@ -57,7 +57,14 @@ class RunLedger:
             "details": json.dumps(details or {}, default=str, sort_keys=True),
         }
         frame = self.lake.spark.createDataFrame([row], schema=table_spec(LEDGER).schema)
-        self.lake.append(LEDGER, frame)
+        if status == "skipped":
+            self.lake.append(LEDGER, frame)
+            return
+        # An Airflow retry runs a stage that an earlier attempt's failure recorded as skipped: the outcome
+        # replaces that "skipped" row (failed attempts stay: they are the run's history), in one commit.
+        (self.lake.ensure(LEDGER).alias("t")
+         .merge(frame.alias("s"), "t.run_id = s.run_id AND t.job = s.job AND t.status = 'skipped'")
+         .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
 
     def last_success(self, job: str) -> dict[str, Any] | None:
         """The newest succeeded run of `job`, as a dict, or None."""

@@ -45,7 +45,7 @@ REGISTRY: dict[str, TableSpec] = {
         TableSpec("silver.reviews", s.REVIEWS, ("review_id",),
                   "one cleaned, PII-redacted row per review", properties=_CDF),
         TableSpec("silver.products", s.PRODUCTS, ("product_id",), "products with title and category"),
-        TableSpec("silver.quarantine", s.QUARANTINE, ("batch_id", "source_file", "line_no"),
+        TableSpec("silver.quarantine", s.QUARANTINE, ("ingest_batch_id", "source_file", "line_no"),
                   "rejected records with a reason code"),
         TableSpec("silver.review_sentences", s.REVIEW_SENTENCES, ("review_id", "sentence_idx"),
                   "one row per review sentence (Spark NLP): tokens, lemmas, candidate keyphrases, lexicon polarity",

@@ -120,11 +120,14 @@ PRODUCTS = _schema(
 )
 
 QUARANTINE = _schema(
-    ("batch_id", S, False, "run_id of the clean run that quarantined the record"),
+    ("batch_id", S, False, "run_id of the clean run that first quarantined the record (a rerun keeps the row)"),
     ("source_file", S, False, "input file of the rejected record (bronze.reviews_raw.source_file)"),
     ("line_no", L, False, "1-based line (JSONL) or record (CSV) number in that file, as in bronze"),
     ("ingest_batch_id", S, True, "run_id of the ingest run that brought the record into bronze"),
-    ("record", S, True, "the raw bronze record with e-mails, phone numbers and personal URLs redacted"),
+    ("record", S, True,
+     "the rejected record's parsed fields as JSON, reviewer id pseudonymised (u_...), no reviewer name, title and "
+     "text with e-mails, phone numbers and personal URLs redacted (text cut to 2,000 chars); null for a line "
+     "that never parsed (the raw line stays only in bronze.reviews_raw at source_file, line_no)"),
     ("reason_code", S, False,
      "first failed check: malformed_record, missing_product_id, missing_user_id, invalid_rating, "
      "invalid_timestamp, empty_review or text_too_long"),

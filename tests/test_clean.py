@@ -119,6 +119,11 @@ def test_run_is_incremental_and_conserves_rows(spark, config, lake):
     assert (first.rows_in, first.rows_out, first.rows_quarantined) == (3, 2, 1)
     assert first.details["conservation_by_batch"] == {
         "b1": {"read": 3, "upserted": 2, "duplicates": 0, "quarantined": 1}}
+    # A rerun before any success was recorded (the first attempt died after writing) re-reads the same bronze
+    # rows: the quarantine keeps one row per bronze record (it had one per clean run), silver one per review.
+    retry = clean.run(make_context(spark, config, "clean", run_id="c1-retry"))
+    assert retry.rows_quarantined == 1
+    assert lake.read("silver.quarantine").count() == 1 and lake.read("silver.reviews").count() == 2
     # The ledger is what makes the next run incremental.
     from reviewlake.ledger import RunLedger
 
@@ -129,3 +134,26 @@ def test_run_is_incremental_and_conserves_rows(spark, config, lake):
     assert (second.rows_in, second.rows_out) == (1, 1)
     assert lake.read("silver.reviews").count() == 3
     assert lake.read("silver.quarantine").where(F.col("reason_code") == "invalid_rating").count() == 1
+
+
+def test_quarantine_keeps_no_personal_data(spark):
+    """A rejected record keeps its fields for inspection, but not the reviewer's name, raw id, e-mail or phone;
+    a line that never parsed keeps nothing but its place in bronze."""
+    raw = '{"reviewerID": "A1REALID", "reviewerName": "Jane Q. Public", "reviewText": "mail jane@example.com"}'
+    frame = bronze(spark,
+                   {"user_id": "A1REALID", "reviewer_name": "Jane Q. Public", "rating": "7", "raw": raw,
+                    "title": "Call 555-123-4567", "text": "Broke. Mail me at jane.doe@example.com please"},
+                   {"_corrupt_record": raw[:40], "raw": raw[:40], "product_id": None})
+    out, reasons = _transform(spark, frame)
+    assert reasons == {1: "invalid_rating", 2: "malformed_record"}
+    rows = {r["line_no"]: r for r in out.quarantined.collect()}
+    kept = rows[1]["record"]
+    for secret in ("A1REALID", "Jane", "Public", "jane.doe@example.com", "555-123-4567"):
+        assert secret not in kept, secret
+        assert secret not in (rows[1]["reason_text"] or "")
+    import json
+
+    fields = json.loads(kept)
+    assert fields["rating"] == "7" and fields["product_id"] == "P1" and fields["user_id"].startswith("u_")
+    assert "Broke." in fields["text"] and "reviewer_name" not in fields
+    assert rows[2]["record"] is None and rows[2]["source_file"] and rows[2]["line_no"] == 2

@@ -37,6 +37,10 @@ def test_gate_failure_stops_downstream_and_is_recorded(spark, config, lake, tmp_
     assert ledger[("bad", "quality")]["status"] == "failed"
     assert "quality gate failed" in ledger[("bad", "quality")]["message"]
     assert (config.lake / "ops/gx/gx/uncommitted/data_docs/local_site/index.html").exists()
+    # The failure names the column and the count, never the offending value (review data, here PII).
+    assert "leak@example.com" not in ledger[("bad", "quality")]["message"]
+    assert not [p for p in (config.lake / "ops/gx").rglob("*")
+                if p.is_file() and "leak@example.com" in p.read_text(errors="ignore")]
 
 
 def test_skipped_stages_are_recorded_after_a_failure(spark, config, lake, tmp_path):
@@ -71,3 +75,19 @@ def test_ledger_and_metric_times_are_utc_whatever_the_host_time_zone(spark, conf
     for stamp in (ledger["started_at"], ledger["ended_at"], metrics["computed_at"]):
         written = stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp
         assert abs(written - before) < timedelta(minutes=1), (stamp, before)
+
+
+def test_a_retried_stage_replaces_its_skipped_row_and_keeps_the_failed_attempt(spark, config, lake):
+    """Airflow: tags fails, qa is recorded skipped; the retry of tags and then qa succeed. The ledger ends
+    with tags failed + succeeded (both attempts) and qa succeeded only (no stale 'skipped')."""
+    from datetime import UTC, datetime
+
+    from reviewlake.ledger import RunLedger
+
+    ledger, started = RunLedger(lake), datetime.now(UTC)
+    ledger.record(run_id="r1", job="tags", status="failed", started_at=started, params_json="{}", message="boom")
+    ledger.record(run_id="r1", job="qa", status="skipped", started_at=started, params_json="{}")
+    ledger.record(run_id="r1", job="tags", status="succeeded", started_at=started, params_json="{}")
+    ledger.record(run_id="r1", job="qa", status="succeeded", started_at=started, params_json="{}")
+    rows = sorted((r["job"], r["status"]) for r in lake.read("ops.pipeline_runs").collect())
+    assert rows == [("qa", "succeeded"), ("tags", "failed"), ("tags", "succeeded")]
