@@ -21,6 +21,9 @@ from udfs import text_normalization as tn
 
 BRONZE, REVIEWS, PRODUCTS, QUARANTINE = ("bronze.reviews_raw", "silver.reviews", "silver.products",
                                          "silver.quarantine")
+# What clean needs of silver.reviews to spot duplicates: content identity and where each row came from.
+ORIGIN = ("ingest_batch_id", "source_file", "source_line_no")
+EXISTING_COLUMNS = ("review_id", "user_id", "product_id", "text_hash", *ORIGIN)
 # Formats whose records always name their author: a missing reviewer id there is a broken record.
 FORMATS_WITH_USER_ID = ("amazon2014", "amazon2018", "amazon2023")
 
@@ -115,8 +118,10 @@ def transform(raw: DataFrame, rules: CleanRules, salt: str, run_date: date, batc
               existing: DataFrame) -> Cleaned:
     """Pure clean step: bronze rows -> silver rows, quarantined rows, duplicate rows.
 
-    `existing` is silver.reviews' (review_id, user_id, product_id, text_hash): a new review with the same
-    user, product and text as an existing one under another id is a duplicate of it, not a new review.
+    `existing` is silver.reviews' EXISTING_COLUMNS: a new review with the same user, product and text as an
+    existing one under another id is a duplicate of it, not a new review; so is a review id already in silver
+    that comes again from another bronze record (the first arrival wins; the same record read again by a rerun
+    is not a newcomer).
     """
     latest_allowed = datetime.combine(run_date + timedelta(days=rules.future_tolerance_days + 1), time())
     earliest_allowed = datetime(rules.min_review_year, 1, 1)
@@ -237,6 +242,16 @@ def _collapse_duplicates(valid: DataFrame, existing: DataFrame) -> tuple[DataFra
         F.col("review_id").alias("duplicate_of"))
     unique_ids = ranked.where(F.col("_rank") == 1).drop("_rank", "_keeper")
 
+    # An id already in silver keeps its first copy; the same bronze record again (a rerun) passes through.
+    origin = F.struct(*ORIGIN)
+    seen = existing.select("review_id", F.struct(*ORIGIN).alias("_origin"))
+    with_seen = unique_ids.join(seen, "review_id", "left")
+    arrived_again = F.col("_origin").isNotNull() & (F.col("_origin") != origin)
+    again = with_seen.where(arrived_again).select(
+        "ingest_batch_id", "source_file", F.col("source_line_no").alias("line_no"),
+        F.col("review_id").alias("duplicate_of"))
+    unique_ids = with_seen.where(~arrived_again).drop("_origin")
+
     # A review already in silver under another id wins over a newcomer with the same content.
     content = ["user_id", "product_id", "text_hash"]
     known = existing.select(*content, F.col("review_id").alias("_existing_id")).where(
@@ -252,7 +267,7 @@ def _collapse_duplicates(valid: DataFrame, existing: DataFrame) -> tuple[DataFra
         "ingest_batch_id", "source_file", F.col("source_line_no").alias("line_no"),
         F.coalesce("_existing_id", "_first_id").alias("duplicate_of"))
     keep = ranked.where(~is_duplicate).drop("_rank", "_first_id", "_existing_id")
-    return keep, same_id.unionByName(same_content)
+    return keep, same_id.unionByName(again).unionByName(same_content)
 
 
 def products_from_reviews(reviews: DataFrame) -> DataFrame:
@@ -288,7 +303,7 @@ def run(ctx: StageContext) -> StageResult:
     if raw.isEmpty():
         raw.unpersist()
         return StageResult(message="no new bronze rows")
-    existing = ctx.read(REVIEWS).select("review_id", "user_id", "product_id", "text_hash")
+    existing = ctx.read(REVIEWS).select(*EXISTING_COLUMNS)
     cleaned = transform(raw, ctx.config.clean, ctx.config.resolved_pii_salt(), ctx.params.run_date,
                         ctx.run_id, existing)
     reviews = cleaned.reviews.cache()

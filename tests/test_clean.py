@@ -25,7 +25,8 @@ def bronze(spark, *rows):
 
 def _transform(spark, frame, existing=None):
     if existing is None:
-        existing = spark.createDataFrame([], "review_id string, user_id string, product_id string, text_hash string")
+        existing = spark.createDataFrame([], "review_id string, user_id string, product_id string, text_hash string, "
+                                             "ingest_batch_id string, source_file string, source_line_no long")
     out = clean.transform(frame, CleanRules(), "salt", RUN_DATE, "c1", existing)
     return out, {r["line_no"]: r["reason_code"] for r in out.quarantined.collect()}
 
@@ -83,7 +84,7 @@ def test_parsed_values_pii_pseudonym_and_category(spark):
     assert "reviewer_name" not in out.reviews.columns
     # Same salt, same user -> same pseudonym; different salt -> different.
     other = clean.transform(bronze(spark, {"user_id": "U1"}), CleanRules(), "pepper", RUN_DATE, "c1",
-                            out.reviews.select("review_id", "user_id", "product_id", "text_hash").limit(0))
+                            out.reviews.select(*clean.EXISTING_COLUMNS).limit(0))
     assert other.reviews.first()["user_id"] != row["user_id"]
 
 
@@ -106,11 +107,26 @@ def test_duplicates_collapse_to_the_earliest(spark):
 
 def test_duplicate_of_a_review_already_in_silver(spark):
     first, _ = _transform(spark, bronze(spark, {"user_id": "U1", "text": "Loved it", "timestamp": "1600000000"}))
-    existing = first.reviews.select("review_id", "user_id", "product_id", "text_hash")
+    existing = first.reviews.select(*clean.EXISTING_COLUMNS)
     resubmitted = bronze(spark, {"user_id": "U1", "text": "loved  IT", "timestamp": "1600500000", "line_no": 7})
     out, _ = _transform(spark, resubmitted, existing)
     assert out.reviews.count() == 0
     assert out.duplicates.first()["duplicate_of"] == existing.first()["review_id"]
+
+
+def test_a_review_id_seen_before_keeps_its_first_copy(spark):
+    """CSV review ids are the source's: the same id from a later batch with other words does not overwrite the
+    silver row (the earliest arrival wins, as the README says); the same bronze record read again does."""
+    first, _ = _transform(spark, bronze(spark, {"review_id": "R1", "text": "First words", "source_format": "csv"}))
+    existing = first.reviews.select(*clean.EXISTING_COLUMNS)
+    later = bronze(spark, {"review_id": "R1", "text": "Edited words", "source_format": "csv",
+                           "ingest_batch_id": "b2", "line_no": 5})
+    out, _ = _transform(spark, later, existing)
+    assert out.reviews.count() == 0
+    assert [(r["line_no"], r["duplicate_of"]) for r in out.duplicates.collect()] == [(5, "R1")]
+    replay, _ = _transform(spark, bronze(spark, {"review_id": "R1", "text": "First words", "source_format": "csv"}),
+                           existing)
+    assert replay.reviews.count() == 1 and replay.duplicates.count() == 0
 
 
 def test_run_is_incremental_and_conserves_rows(spark, config, lake):
