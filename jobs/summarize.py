@@ -20,7 +20,13 @@ from pyspark.sql import functions as F
 from reviewlake.config import SentenceSettings, SummarySettings, TagSettings
 from reviewlake.context import StageContext, StageResult
 from reviewlake.tables import table_spec
-from reviewlake.views import product_sentences, with_newest_vectors, with_product_names, with_sentiment_score
+from reviewlake.views import (
+    product_sentences,
+    rescored_products,
+    with_newest_vectors,
+    with_product_names,
+    with_sentiment_score,
+)
 from udfs.encoder import embed_on_worker, embed_with_known
 from udfs.keyphrases import nouns_of_product_frame, product_tags
 from udfs.sentences import review_tone, usable_sentences
@@ -86,7 +92,9 @@ def run(ctx: StageContext) -> StageResult:
     reviews = ctx.read(REVIEWS)
     sentiment = ctx.read(SENTIMENT) if ctx.lake.exists(SENTIMENT) else None
     changed = ctx.read_new(REVIEWS).select("product_id").unionByName(
-        ctx.read_new(SENTENCES).select("product_id")).distinct()
+        ctx.read_new(SENTENCES).select("product_id")).unionByName(
+        rescored_products(ctx.read_new(SENTIMENT), reviews) if ctx.lake.exists(SENTIMENT)
+        else reviews.select("product_id").limit(0)).distinct()
     if ctx.lake.exists(SUMMARIES):
         missing = reviews.select("product_id").distinct().join(ctx.read(SUMMARIES).select("product_id"),
                                                                 "product_id", "left_anti")

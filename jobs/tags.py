@@ -22,7 +22,7 @@ from reviewlake.config import TagSettings
 from reviewlake.context import StageContext, StageResult
 from reviewlake.model_store import ModelStore
 from reviewlake.tables import table_spec
-from reviewlake.views import product_sentences, with_product_names, with_sentiment_score
+from reviewlake.views import product_sentences, rescored_products, with_product_names, with_sentiment_score
 from udfs.encoder import embed_on_worker
 from udfs.keyphrases import nouns_of_product_frame, product_tags
 from udfs.sentences import review_tone, usable_sentences
@@ -78,7 +78,9 @@ def run(ctx: StageContext) -> StageResult:
     reviews = ctx.read(REVIEWS)
     known = ctx.read(TAGS).select("product_id").distinct() if ctx.lake.exists(TAGS) else None
     changed = ctx.read_new(REVIEWS).select("product_id").unionByName(
-        ctx.read_new(SENTENCES).select("product_id")).distinct()
+        ctx.read_new(SENTENCES).select("product_id")).unionByName(
+        rescored_products(ctx.read_new(SENTIMENT), reviews) if ctx.lake.exists(SENTIMENT)
+        else reviews.select("product_id").limit(0)).distinct()
     if known is None:
         # No tags table (the first run, or it was removed to rebuild it): every product.
         changed = changed.unionByName(reviews.select("product_id"))

@@ -13,6 +13,13 @@ def with_sentiment_score(reviews: DataFrame, sentiment: DataFrame | None) -> Dat
     return reviews.join(sentiment.select("review_id", F.col("score").alias("sentiment_score")), "review_id", "left")
 
 
+def rescored_products(rescored: DataFrame, reviews: DataFrame) -> DataFrame:
+    """product_id of the reviews in `rescored` (gold.review_sentiment rows written since a stage last ran): a new
+    sentiment model re-scores every review, and what summaries and tags say of tone must follow it."""
+    return rescored.select("review_id").join(reviews.select("review_id", "product_id"), "review_id") \
+        .select("product_id").distinct()
+
+
 def with_product_names(reviews: DataFrame, products: DataFrame | None) -> DataFrame:
     """`reviews` plus product_title and product_category (silver.products, else the review's category)."""
     if products is None:

@@ -73,3 +73,25 @@ def test_a_table_created_before_a_nullable_column_was_added_gains_it(spark, lake
     lake.merge(name, new_rows)
     stored = {r["sentence_hash"]: r["aspect_polarity"] for r in lake.read(name).collect()}
     assert stored == {"h1": None, "h2": [-0.5]}
+
+
+def test_a_change_feed_added_to_an_existing_table_is_switched_on_and_read_safely(spark, lake):
+    """gold.review_sentiment gained a change data feed in the registry: an older table gets it on the next
+    write, and changes since a version from before it count every row as changed (safe) instead of failing."""
+    sentiment = "gold.review_sentiment"
+    lake.ensure(sentiment)
+    spark.sql(f"ALTER TABLE delta.`{lake.path(sentiment)}` SET TBLPROPERTIES ('delta.enableChangeDataFeed' = 'false')")
+
+    def row(review_id):
+        return spark.createDataFrame([(review_id, "positive", 0.9, 0.05, 0.0, 0.95, "m1", datetime(2024, 1, 1), "s")],
+                                     REGISTRY[sentiment].schema)
+
+    # r1 goes in before the feed is back on; the write of r2 first switches it on (ensure), then writes.
+    spark.createDataFrame(row("r1").collect(), REGISTRY[sentiment].schema).write.format("delta").mode("append") \
+        .save(str(lake.path(sentiment)))
+    without_feed = lake.version(sentiment)
+    lake.merge(sentiment, row("r2"))
+    properties = spark.sql(f"DESCRIBE DETAIL delta.`{lake.path(sentiment)}`").first()["properties"]
+    assert properties["delta.enableChangeDataFeed"] == "true"
+    assert sorted(r["review_id"] for r in lake.read_changes(sentiment, without_feed - 1).collect()) == ["r1", "r2"]
+    assert [r["review_id"] for r in lake.read_changes(sentiment, lake.version(sentiment) - 1).collect()] == ["r2"]

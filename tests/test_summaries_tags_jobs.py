@@ -11,6 +11,7 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 import pytest
+from pyspark.sql import functions as F
 
 from reviewlake.context import RunParams
 from reviewlake.pipeline import run_pipeline
@@ -203,3 +204,25 @@ def test_ask_answers_every_type_and_keeps_a_session(tagged_lake):
     unknown = subprocess.run([sys.executable, "-m", "reviewlake.cli", "ask", "NO-SUCH-PRODUCT", "is it good?", *lake],
                              capture_output=True, text=True, timeout=300)
     assert unknown.returncode == 2 and "unknown product" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def test_a_rescored_product_gets_fresh_summary_and_tags(tagged_lake, spark, tmp_path):
+    """A new sentiment model re-scores reviews (gold.review_sentiment rows change, silver does not): the
+    products of those reviews are summarised and tagged again, the others stand."""
+    from reviewlake.lake import Lake
+
+    config, _truth, _ = tagged_lake
+    lake = replace(config, lake=tmp_path / "lake")
+    shutil.copytree(config.lake, lake.lake)
+    reviews = read_table(lake.lake, "silver.reviews")
+    product = reviews["product_id"].iloc[0]
+    ids = reviews.loc[reviews["product_id"] == product, "review_id"].tolist()
+    delta = Lake(spark, lake.lake)
+    rescored = (delta.read("gold.review_sentiment").where(F.col("review_id").isin(ids))
+                .withColumn("model_version", F.lit("a-new-model")).withColumn("score", -F.col("score")))
+    delta.merge("gold.review_sentiment", rescored)
+    outcomes = run_pipeline(lake, RunParams(stages=("summarize", "tags"), run_date=RUN_DATE), say=lambda _m: None,
+                            run_id="rescored")
+    assert outcomes[1].result.details["products_retagged"] == 1
+    summaries = read_table(lake.lake, "gold.product_summaries")
+    assert set(summaries.loc[summaries["run_id"] == "rescored", "product_id"]) == {product}
