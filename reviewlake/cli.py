@@ -75,7 +75,7 @@ STAGE_OPTIONS = ("sentiment_tier", "sentiment_model", "retrain", "backfill_from"
 
 def _run(config: Config, inputs: tuple[str, ...], fmt: str, products: str | None, stages: str | None,
          run_date: str | None, options: dict | None = None, run_id: str | None = None,
-         skip_on_failure: tuple[str, ...] = ()) -> list:
+         skip_on_failure: tuple[str, ...] = (), lock_wait_s: float = 0.0) -> list:
     from reviewlake.context import RunParams
     from reviewlake.pipeline import parse_stages, run_pipeline
 
@@ -86,7 +86,8 @@ def _run(config: Config, inputs: tuple[str, ...], fmt: str, products: str | None
         from jobs.ingest import plan_inputs
 
         plan_inputs(inputs, fmt, {})  # fail fast on user mistakes, before Spark starts
-    return run_pipeline(config, params, say=_say, run_id=run_id, skip_on_failure=skip_on_failure)
+    return run_pipeline(config, params, say=_say, run_id=run_id, skip_on_failure=skip_on_failure,
+                        lock_wait_s=lock_wait_s)
 
 
 @app.command()
@@ -636,6 +637,10 @@ def catalog_thriftserver(
     os.execv(arguments[0], arguments)
 
 
+# An orchestrated stage waits for the lake (the nightly and a manual run queue up); a CLI run refuses at once.
+DEFAULT_STAGE_LOCK_WAIT_S = 4 * 3600.0
+
+
 def run_stage_main(stage: str, argv: list[str] | None = None) -> None:
     """Entry point of `spark-submit jobs/<stage>.py ...`: one stage, same ledger and exit codes as the CLI."""
     import argparse
@@ -654,6 +659,8 @@ def run_stage_main(stage: str, argv: list[str] | None = None) -> None:
     parser.add_argument("--backfill-to")
     parser.add_argument("--pipeline-stages", default="",
                         help="all stages of this orchestrated run: on failure its dependants are recorded as skipped")
+    parser.add_argument("--lock-wait-s", type=float, default=DEFAULT_STAGE_LOCK_WAIT_S,
+                        help="seconds to wait while another run writes the lake (orchestrated stages queue up)")
     args = parser.parse_args(argv)
 
     def execute() -> None:
@@ -663,7 +670,7 @@ def run_stage_main(stage: str, argv: list[str] | None = None) -> None:
         within = parse_stages(args.pipeline_stages) if args.pipeline_stages else ()
         _run(config, tuple(args.input), args.format, args.products or None, stage, args.run_date or None,
              {k: getattr(args, k) for k in STAGE_OPTIONS}, run_id=args.run_id,
-             skip_on_failure=downstream_stages(stage, within) if within else ())
+             skip_on_failure=downstream_stages(stage, within) if within else (), lock_wait_s=args.lock_wait_s)
 
     _exit_on_error(execute)
 

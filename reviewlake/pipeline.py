@@ -13,6 +13,7 @@ from reviewlake.config import Config
 from reviewlake.context import RunParams, StageContext, StageResult
 from reviewlake.errors import PipelineFailure, UserError
 from reviewlake.lake import Lake
+from reviewlake.lake_lock import lake_lock
 from reviewlake.ledger import RunLedger
 from reviewlake.spark import get_spark
 
@@ -101,13 +102,22 @@ def new_run_id() -> str:
 
 
 def run_pipeline(config: Config, params: RunParams, say: Callable[[str], None] = print,
-                 run_id: str | None = None, skip_on_failure: tuple[str, ...] = ()) -> list[StageOutcome]:
+                 run_id: str | None = None, skip_on_failure: tuple[str, ...] = (),
+                 lock_wait_s: float = 0.0) -> list[StageOutcome]:
     """Run `params.stages` in order; raise PipelineFailure/UserError after recording the failed stage.
 
     On failure the later stages of this call, and `skip_on_failure` (stages run elsewhere, e.g. the
-    downstream Airflow tasks of a one-stage spark-submit), are recorded as skipped.
+    downstream Airflow tasks of a one-stage spark-submit), are recorded as skipped. The lake's writer lock is
+    held throughout; another writer is waited for up to `lock_wait_s` seconds, then refused (LakeBusy).
     """
     run_id = run_id or new_run_id()
+    config.lake.mkdir(parents=True, exist_ok=True)
+    with lake_lock(config.lake, run_id, ",".join(params.stages), lock_wait_s, say):
+        return _run_stages(config, params, say, run_id, skip_on_failure)
+
+
+def _run_stages(config: Config, params: RunParams, say: Callable[[str], None], run_id: str,
+                skip_on_failure: tuple[str, ...]) -> list[StageOutcome]:
     spark = get_spark(config)
     lake = Lake(spark, config.lake)
     ledger = RunLedger(lake)

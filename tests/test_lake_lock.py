@@ -1,0 +1,61 @@
+"""One writer per lake: a second run is refused (CLI, exit 2, naming the holder) or queues (orchestrated
+stages); a writer killed with SIGKILL leaves no stale lock."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from reviewlake.lake_lock import LakeBusy, holder, lake_lock
+
+HOLD = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from reviewlake.lake_lock import lake_lock
+    with lake_lock(Path(sys.argv[1]), "holder-run", "clean"):
+        print("locked", flush=True)
+        time.sleep(float(sys.argv[2]))
+""")
+
+
+def _hold(lake, seconds):
+    child = subprocess.Popen([sys.executable, "-c", HOLD, str(lake), str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "locked"
+    return child
+
+
+def test_a_second_writer_is_refused_and_a_killed_writer_leaves_no_stale_lock(tmp_path):
+    lake = tmp_path / "lake"
+    child = _hold(lake, 60)
+    try:
+        with pytest.raises(LakeBusy, match="holder-run"), lake_lock(lake, "second-run", "clean"):
+            pass
+        assert holder(lake)["run_id"] == "holder-run" and holder(lake)["pid"] == child.pid
+        cli = subprocess.run([sys.executable, "-m", "reviewlake.cli", "run", "--stages", "quality", "--lake",
+                              str(lake)], capture_output=True, text=True, timeout=120)
+        assert cli.returncode == 2, cli.stderr
+        assert "being written by run holder-run" in cli.stderr and "Traceback" not in cli.stderr
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    # The kernel dropped the dead process's lock: no manual clean-up, the next writer proceeds at once.
+    started = time.monotonic()
+    with lake_lock(lake, "after-kill", "clean"):
+        assert holder(lake)["run_id"] == "after-kill"
+    assert time.monotonic() - started < 1.0
+
+
+def test_an_orchestrated_stage_waits_for_the_lake(tmp_path):
+    lake = tmp_path / "lake"
+    child = _hold(lake, 3)
+    messages = []
+    started = time.monotonic()
+    with lake_lock(lake, "queued-run", "tags", wait_s=60, say=messages.append):
+        waited = time.monotonic() - started
+    child.wait()
+    assert 1.0 < waited < 30
+    assert messages and "holder-run" in messages[0]
