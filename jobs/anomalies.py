@@ -30,6 +30,7 @@ from pyspark.sql.types import (
 
 from reviewlake.context import StageContext, StageResult
 from reviewlake.errors import UserError
+from reviewlake.lake import REVISE_FLAG
 from reviewlake.tables import table_spec
 from udfs.anomaly import DetectorSettings, detect
 from udfs.keyphrases import mention_mask
@@ -230,11 +231,22 @@ def run(ctx: StageContext) -> StageResult:
         long = long.unionByName(tag_mention_series(ctx.read(SENTENCES), reviews, tags, last_complete_week))
     scored = transform(long, ctx.run_id, settings)
     backfill = _backfill_range(options)
+    revised_entities = 0
     if backfill:
         scored = scored.where(F.col("period_start").between(*backfill))
         write = ctx.merge(ANOMALIES, scored, mode="upsert")
-    else:
+    elif ctx.last_success(ctx.stage) is None or not ctx.lake.exists(ANOMALIES):
         write = ctx.merge(ANOMALIES, scored, mode="insert_only")
+    else:
+        # Reviews that arrived (or were re-scored) since the last run may fall in periods already written: those
+        # entities' series are rewritten from the week of their earliest such review on (later periods too,
+        # since each period's baseline looks back); every other period written before stays as it was.
+        revise = revision_starts(_changed_review_ids(ctx), reviews).cache()
+        revised_entities = revise.count()
+        flagged_for_revision = scored.join(F.broadcast(revise), ["entity_type", "entity_id"], "left").withColumn(
+            REVISE_FLAG, F.coalesce(F.col("period_start") >= F.col("revise_from"), F.lit(False))).drop("revise_from")
+        write = ctx.merge(ANOMALIES, flagged_for_revision, mode="revise")
+        revise.unpersist()
     written = write.inserted + write.updated
     flagged = ctx.read(ANOMALIES).where("is_anomaly").count()
     clusters = product_clusters(series, ctx.run_id)
@@ -244,15 +256,39 @@ def run(ctx: StageContext) -> StageResult:
         ctx.say(f"  {len(clusters):,} products in {clusters['k'].iloc[0]} shape clusters: {shapes}")
     series.unpersist()
     facts.unpersist()
-    ctx.say(f"  {written:,} periods written ({'backfill ' + str(backfill) if backfill else 'new periods'}); "
+    how = ("backfill " + str(backfill) if backfill else "new periods"
+           + (f", {revised_entities:,} series owners revised for late reviews" if revised_entities else ""))
+    ctx.say(f"  {written:,} periods written ({how}); "
             f"{flagged:,} anomalies in the table; sentiment {'used' if sentiment is not None else 'absent: stars'}; "
             f"tag-mention series {'scored' if with_tags else 'absent (no tags yet)'}")
     return StageResult(rows_in=written, rows_out=written, message=f"{flagged:,} anomalies in table",
                        details={"written": written,
                                 "clusters": clusters.groupby("description").size().to_dict(),
                                 "backfill": [str(d) for d in backfill] if backfill else None,
+                                "revised_entities": revised_entities,
                                 "detector": settings.name, "false_alarm_rate": settings.false_alarm_rate,
                                 "plan": asdict(plan)})
+
+
+def _changed_review_ids(ctx: StageContext) -> DataFrame:
+    """Reviews written to silver or re-scored in gold.review_sentiment since the last anomalies run."""
+    changed = ctx.read_new(REVIEWS).select("review_id")
+    if ctx.lake.exists(SENTIMENT):
+        changed = changed.unionByName(ctx.read_new(SENTIMENT).select("review_id"))
+    return changed.distinct()
+
+
+def revision_starts(changed_ids: DataFrame, reviews: DataFrame) -> DataFrame:
+    """(entity_type, entity_id, revise_from): per product and per category with changed reviews, the Monday of
+    the week of the earliest one (daily and weekly series are both rewritten from there)."""
+    week = F.date_trunc("week", "review_date").cast("date")
+    dated = reviews.join(changed_ids, "review_id").where(F.col("review_date").isNotNull())
+    by_product = dated.groupBy(F.lit("product").alias("entity_type"), F.col("product_id").alias("entity_id")) \
+        .agg(F.min(week).alias("revise_from"))
+    by_category = dated.groupBy(F.lit("category").alias("entity_type"),
+                                F.coalesce("category", F.lit("unknown")).alias("entity_id")) \
+        .agg(F.min(week).alias("revise_from"))
+    return by_product.unionByName(by_category)
 
 
 def _backfill_range(options: dict) -> tuple[date, date] | None:

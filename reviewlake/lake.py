@@ -12,7 +12,8 @@ from pyspark.sql import functions as F
 
 from reviewlake.tables import TableSpec, table_spec
 
-MERGE_MODES = ("upsert", "insert_only", "fill_nulls")
+MERGE_MODES = ("upsert", "insert_only", "fill_nulls", "revise")
+REVISE_FLAG = "_revise"
 
 
 @dataclass(frozen=True)
@@ -131,17 +132,22 @@ class Lake:
 
         mode "upsert" replaces matched rows; "insert_only" is an idempotent append (rows whose key exists
         are left alone, so a replayed batch adds nothing twice); "fill_nulls" only fills the null columns of
-        matched rows (later, poorer sources never overwrite better ones).
+        matched rows (later, poorer sources never overwrite better ones); "revise" inserts new rows and
+        replaces matched rows only where the updates' boolean column `_revise` is true (periods that late data
+        changed), in one commit.
         """
         if mode not in MERGE_MODES:
             raise ValueError(f"merge mode must be one of {MERGE_MODES}, not {mode!r}")
         spec = table_spec(name)
         target = self.ensure(name)
         before = self.version(name)
-        updates = _conform(updates, spec)
+        updates = _conform(updates, spec, passthrough=(REVISE_FLAG,) if mode == "revise" else ())
         condition = " AND ".join(f"t.`{k}` = u.`{k}`" for k in spec.keys)
         merge = target.alias("t").merge(updates.alias("u"), condition)
-        if mode == "upsert":
+        if mode == "revise":
+            merge = merge.whenMatchedUpdate(condition=f"u.{REVISE_FLAG}",
+                                            set={c: f"u.`{c}`" for c in spec.schema.fieldNames()})
+        elif mode == "upsert":
             merge = merge.whenMatchedUpdateAll()
         elif mode == "fill_nulls":
             values = [c for c in spec.schema.fieldNames() if c not in spec.keys]
@@ -201,14 +207,16 @@ class Lake:
         return WriteResult(name, last["version"], inserted, updated)
 
 
-def _conform(rows: DataFrame, spec: TableSpec) -> DataFrame:
-    """Select the registry's columns in order, cast to its types; extra columns are an error, not dropped."""
-    extra = set(rows.columns) - set(spec.schema.fieldNames())
+def _conform(rows: DataFrame, spec: TableSpec, passthrough: tuple[str, ...] = ()) -> DataFrame:
+    """Select the registry's columns in order, cast to its types; extra columns are an error, not dropped
+    (`passthrough` columns, e.g. a MERGE's own flag, are kept at the end)."""
+    extra = set(rows.columns) - set(spec.schema.fieldNames()) - set(passthrough)
     if extra:
         raise ValueError(f"{spec.name}: columns not in the registry schema: {sorted(extra)}")
     return rows.select(
         *(
             (F.col(f.name) if f.name in rows.columns else F.lit(None)).cast(f.dataType).alias(f.name)
             for f in spec.schema.fields
-        )
+        ),
+        *passthrough,
     )

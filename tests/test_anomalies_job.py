@@ -10,6 +10,10 @@ from reviewlake.context import RunParams
 from reviewlake.pipeline import run_pipeline
 
 START = date(2024, 1, 1)
+REVIEW_COLUMNS = ("review_id string, product_id string, user_id string, rating double, title string, text string, "
+                  "review_ts timestamp, review_date date, category string, language string, text_hash string, "
+                  "source string, source_file string, source_line_no long, ingest_batch_id string, "
+                  "clean_batch_id string, updated_at timestamp")
 SPIKE_DAY = 100
 
 
@@ -22,12 +26,7 @@ def _silver(spark, lake, days=130):
             ts = datetime.combine(START + timedelta(days=day), datetime.min.time()) + timedelta(minutes=i)
             rows.append((f"r{day}-{i}", "P1", f"u_{i:016x}", float(rng.integers(4, 6)), "t", "fine", ts, ts.date(),
                          "Toys", "en", f"h{day}-{i}", "csv", "f", 1, "b", "c", ts))
-    frame = spark.createDataFrame(rows, "review_id string, product_id string, user_id string, rating double, "
-                                        "title string, text string, review_ts timestamp, review_date date, "
-                                        "category string, language string, text_hash string, source string, "
-                                        "source_file string, source_line_no long, ingest_batch_id string, "
-                                        "clean_batch_id string, updated_at timestamp")
-    lake.merge("silver.reviews", frame)
+    lake.merge("silver.reviews", spark.createDataFrame(rows, REVIEW_COLUMNS))
 
 
 def _run(config, run_date, run_id, **options):
@@ -71,6 +70,25 @@ def test_spike_found_then_nightly_and_backfill(spark, config, lake):
     # No look-ahead: recomputing old periods with more data after them gives the same scores.
     merged = again.merge(after, on=["entity_type", "entity_id", "metric", "period_start"], suffixes=("", "_before"))
     assert np.allclose(merged["score"], merged["score_before"])
+
+    # A late review (written today, dated day 50) revises the periods already written from its week on, for its
+    # product and its category; nothing before that week moves, and no period is duplicated.
+    late_ts = datetime.combine(START + timedelta(days=50), datetime.min.time()) + timedelta(hours=12)
+    late = spark.createDataFrame([("late-1", "P1", "u_late", 5.0, "t", "fine", late_ts, late_ts.date(), "Toys", "en",
+                                   "h-late", "csv", "f", 1, "b", "c", late_ts)], REVIEW_COLUMNS)
+    lake.merge("silver.reviews", late)
+    revised = _run(config, START + timedelta(days=125), "a4")
+    assert revised.details["revised_entities"] == 2
+    final = DeltaTable(str(config.lake / "gold/metric_anomalies")).to_pandas()
+    assert len(final) == len(again)
+    key = ["entity_type", "entity_id", "metric", "period_start"]
+    both = final.merge(again, on=key, suffixes=("", "_before"))
+    day_50 = both[(both["metric"] == "review_count_daily") & (both["period_start"] == START + timedelta(days=50))]
+    assert (day_50["value"] - day_50["value_before"]).tolist() == [1.0, 1.0]
+    week_of_50 = START + timedelta(days=50 - (START + timedelta(days=50)).weekday())
+    assert set(both.loc[both["run_id"] == "a4", "period_start"]) == {
+        d for d in both["period_start"] if d >= week_of_50}
+    assert (both.loc[both["period_start"] < week_of_50, "run_id"] != "a4").all()
 
 
 def test_tag_mention_series_flags_a_burst_of_complaints(spark, config, lake):
