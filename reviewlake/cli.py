@@ -317,6 +317,36 @@ def base_model(
         console.print(f"base sentiment model: {path}")
 
 
+@app.command()
+def maintain(
+    retention_hours: Annotated[float, typer.Option(help="Keep the files of every version newer than this (VACUUM)")]
+        = 168.0,
+    allow_short_retention: Annotated[bool, typer.Option(
+        "--allow-short-retention", help="Allow a retention under 7 days (ends time travel to older versions)")] = False,
+    table: Annotated[list[str] | None, typer.Option("--table", help="Only this table (repeatable), e.g. "
+                                                                     "silver.reviews")] = None,
+    lake: LakeOption = None,
+) -> None:
+    """OPTIMIZE (compact small files) and VACUUM every lake table, holding the lake's writer lock."""
+    from reviewlake.lake import Lake
+    from reviewlake.lake_lock import lake_lock
+    from reviewlake.maintenance import check_request
+    from reviewlake.maintenance import maintain as maintain_tables
+    from reviewlake.pipeline import new_run_id
+    from reviewlake.spark import get_spark
+
+    config = _config(lake)
+    check_request(retention_hours, allow_short_retention, tuple(table or ()))    # before Spark starts
+    if not config.lake.is_dir():
+        raise UserError(f"no lake at {config.lake}")
+    with lake_lock(config.lake, new_run_id(), "maintain"):
+        started = time.perf_counter()
+        done = maintain_tables(get_spark(config, "reviewlake-maintain"), Lake(get_spark(config), config.lake),
+                               retention_hours, allow_short_retention, tuple(table or ()), say=_say)
+    console.print(f"{len(done)} tables maintained in {time.perf_counter() - started:.1f}s: "
+                  f"{sum(d.files_before for d in done):,} -> {sum(d.files_after for d in done):,} data files")
+
+
 @app.command("detect-anomalies")
 def detect_anomalies(
     input: Annotated[Path, typer.Option("--input", help="CSV with a time column and a value column")],
