@@ -72,11 +72,12 @@ def main() -> None:
 
 
 def _episode_highs(score: np.ndarray, quiet_after: int) -> np.ndarray:
-    """The score where it beats the previous `quiet_after` points, else 0: what the flag rule can alarm on."""
+    """The score where it beats the previous `quiet_after` points, else -inf (never fires): what the flag rule
+    can alarm on."""
     if quiet_after <= 0:
         return score
     previous = np.array([score[max(0, i - quiet_after):i].max(initial=0.0) for i in range(len(score))])
-    return np.where(score > previous, score, 0.0)
+    return np.where(score > previous, score, -np.inf)
 
 
 if __name__ == "__main__":

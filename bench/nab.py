@@ -4,12 +4,13 @@ The rules, as the shared corpus describes them (../shared/data/real/ README, pro
 - every point carries a detector score; a point is a detection when its score reaches the threshold, and one
   threshold serves the whole corpus (chosen per profile to maximise the corpus score, as NAB publishes);
 - the first 15 % of each file (at most 750 points) is probation: detections there count for nothing;
-- inside an anomaly window only the first detection counts, worth tp_weight x sigma(position): +0.987 at
-  the window's first point, falling towards 0 at its last (scaled sigmoid 2 / (1 + e^(5 x)) - 1 of the
-  relative position x in [-1, 0]); later detections in the same window count for nothing;
+- inside an anomaly window only the first detection counts, worth tp_weight x sigma(position) / sigma(-1):
+  +1 at the window's first point, falling towards 0 at its last (scaled sigmoid 2 / (1 + e^(5 x)) - 1 of the
+  relative position x in [-1, 0], divided by its value at -1 as NAB's sweeper does); later detections in the
+  same window count for nothing;
 - a detection outside every window costs fp_weight x sigma: -1 before the first window, and after a window
   a penalty that grows from ~0 right after the window's end to -1 three window-widths later;
-- a window without a detection costs fn_weight;
+- a window without a detection costs fn_weight (a window lying wholly inside probation is not scored);
 - the corpus total is normalised: a detector that never fires scores 0 and a perfect one 100.
 
 Pure functions on numpy/pandas; `python bench/anomalies_real.py` runs detectors through them.
@@ -27,6 +28,7 @@ import pandas as pd
 
 PROBATION_PERCENT = 0.15
 PROBATION_CAP = 5000          # NAB: probation never exceeds 15 % of 5,000 points
+MAX_TP = float(2.0 / (1.0 + np.exp(-5.0)) - 1.0)     # the reward at a window's first point, scaled to 1
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ def point_weights(n_points: int, windows: list[tuple[int, int]]) -> tuple[np.nda
     for number, (left, right) in enumerate(windows):
         width = right - left + 1
         inside = (index >= left) & (index <= right)
-        weight[inside] = scaled_sigmoid(-(right - index[inside] + 1) / width)
+        weight[inside] = scaled_sigmoid(-(right - index[inside] + 1) / width) / MAX_TP
         window_of[inside] = number
         following = windows[number + 1][0] if number + 1 < len(windows) else n_points
         after = (index > right) & (index < following)
@@ -121,32 +123,36 @@ def _candidates(corpus: list[LabelledSeries], scores: list[np.ndarray]):
         all_weights.append(weight[start:])
         all_windows.append(np.where(window_of[start:] >= 0, window_of[start:] + offset, -1))
         offset += len(series.windows)
-    return np.concatenate(all_scores), np.concatenate(all_weights), np.concatenate(all_windows), offset
+    windows = np.concatenate(all_windows)
+    # Window ids are kept as they are; a window with no point after probation is never scored (NAB).
+    scored = np.zeros(offset, dtype=bool)
+    scored[windows[windows >= 0]] = True
+    return np.concatenate(all_scores), np.concatenate(all_weights), windows, scored
 
 
 def raw_score(corpus: list[LabelledSeries], detections: list[np.ndarray], profile: Profile) -> tuple[float, int, int]:
     """(raw corpus score, windows detected, false positives) of fixed yes/no detections."""
     scores = [np.where(np.asarray(d, dtype=bool), 1.0, 0.0) for d in detections]
-    score, weight, window, n_windows = _candidates(corpus, scores)
+    score, weight, window, scorable = _candidates(corpus, scores)
     fired = score >= 1.0
     outside = fired & (window < 0)
     total = profile.fp_weight * weight[outside].sum()
-    best = np.full(n_windows, np.nan)
+    best = np.full(len(scorable), np.nan)
     for w, value in zip(window[fired & (window >= 0)], weight[fired & (window >= 0)], strict=True):
         best[w] = value if np.isnan(best[w]) else max(best[w], value)
     found = ~np.isnan(best)
-    total += profile.tp_weight * best[found].sum() - profile.fn_weight * (~found).sum()
+    total += profile.tp_weight * best[found].sum() - profile.fn_weight * (scorable & ~found).sum()
     return float(total), int(found.sum()), int(outside.sum())
 
 
 def best_threshold(corpus: list[LabelledSeries], scores: list[np.ndarray], profile: Profile) -> CorpusScore:
     """Sweep every distinct score as the corpus threshold (highest first) and keep the best total."""
-    score, weight, window, n_windows = _candidates(corpus, scores)
+    score, weight, window, scorable = _candidates(corpus, scores)
     order = np.argsort(-score, kind="stable")
     score, weight, window = score[order], weight[order], window[order]
     null_total, perfect_total = normalisers(corpus, profile)
-    best_in_window = np.full(n_windows, np.nan)
-    total = -profile.fn_weight * n_windows            # nothing fires above the highest score
+    best_in_window = np.full(len(scorable), np.nan)
+    total = -profile.fn_weight * scorable.sum()        # nothing fires above the highest score
     best = (total, np.inf, 0, 0)
     found = false_positives = 0
     i = 0

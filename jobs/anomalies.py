@@ -96,7 +96,10 @@ def metric_series(facts: DataFrame, granularity: str, entity_type: str, last_com
     entities = per_period.groupBy("entity_id").agg(
         F.min("period_start").alias("first"), F.sum("review_count").alias("total")).where(
         F.col("total") >= min_reviews)
-    calendar = entities.select("entity_id", F.explode(F.sequence("first", last, step)).alias("period_start"))
+    # An entity whose first review falls after the last complete period (a catch-up run with an older run date,
+    # reviews dated a day ahead) has no period yet; sequence() would refuse start > stop.
+    calendar = entities.where(F.col("first") <= last).select(
+        "entity_id", F.explode(F.sequence("first", last, step)).alias("period_start"))
     return (
         calendar.join(per_period, ["entity_id", "period_start"], "left")
         .where(F.col("period_start") <= last)
@@ -166,6 +169,7 @@ def tag_mention_series(sentences: DataFrame, reviews: DataFrame, tags: DataFrame
     first_week = dated.join(reviews.select("review_id", "product_id"), "review_id").groupBy("product_id").agg(
         F.min("period_start").alias("first"))
     calendar = (tags.select("product_id", "tag").join(first_week, "product_id")
+                .where(F.col("first") <= F.lit(last_complete_week))      # sequence() refuses start > stop
                 .select("product_id", "tag", F.explode(F.sequence(
                     "first", F.lit(last_complete_week), F.expr("INTERVAL 7 DAYS"))).alias("period_start")))
     value = F.coalesce("mentions", F.lit(0.0))
@@ -237,6 +241,11 @@ def run(ctx: StageContext) -> StageResult:
         write = ctx.merge(ANOMALIES, scored, mode="upsert")
     elif ctx.last_success(ctx.stage) is None or not ctx.lake.exists(ANOMALIES):
         write = ctx.merge(ANOMALIES, scored, mode="insert_only")
+    elif _written_by_other_detectors(ctx, settings):
+        # Another detector (or version) wrote the table: its scores are on another scale, so every period is
+        # rewritten once rather than mixing the two.
+        ctx.say(f"  detector changed to {settings.name}: every period is rescored")
+        write = ctx.merge(ANOMALIES, scored, mode="upsert")
     else:
         # Reviews that arrived (or were re-scored) since the last run may fall in periods already written: those
         # entities' series are rewritten from the week of their earliest such review on (later periods too,
@@ -268,6 +277,10 @@ def run(ctx: StageContext) -> StageResult:
                                 "revised_entities": revised_entities,
                                 "detector": settings.name, "false_alarm_rate": settings.false_alarm_rate,
                                 "plan": asdict(plan)})
+
+
+def _written_by_other_detectors(ctx: StageContext, settings: DetectorSettings) -> bool:
+    return ctx.read(ANOMALIES).where(F.col("detector") != settings.name).limit(1).count() > 0
 
 
 def _changed_review_ids(ctx: StageContext) -> DataFrame:

@@ -207,9 +207,11 @@ def quarantine_record(pseudonym: Column) -> Column:
     pseudonymised as in silver.reviews, no reviewer name, title and text PII-redacted (the text cut to 2,000
     characters: a 5 MB review is inspected in bronze). Null for a line that never parsed: its only content is
     the raw line, which stays in bronze (source_file, line_no point to it)."""
-    text = F.substring(F.col("text"), 1, QUARANTINE_TEXT_CHARS)
+    # Redact before the final cut: an address cut in two at the boundary would no longer look like one.
+    text = F.substring(redact_udf(F.substring(F.col("text"), 1, QUARANTINE_TEXT_CHARS + 200)), 1,
+                       QUARANTINE_TEXT_CHARS)
     fields = F.struct(*QUARANTINE_FIELDS[:2], pseudonym.alias("user_id"), *QUARANTINE_FIELDS[2:],
-                      redact_udf(F.col("title")).alias("title"), redact_udf(text).alias("text"))
+                      redact_udf(F.col("title")).alias("title"), text.alias("text"))
     return F.when(F.col("_corrupt_record").isNull(), F.to_json(fields))
 
 

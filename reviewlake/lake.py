@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from delta.tables import DeltaTable
-from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -14,6 +13,8 @@ from reviewlake.tables import TableSpec, table_spec
 
 MERGE_MODES = ("upsert", "insert_only", "fill_nulls", "revise")
 REVISE_FLAG = "_revise"
+FEED_GONE_MARKERS = ("DELTA_MISSING_CHANGE_DATA", "change data was not recorded", "FileNotFoundException",
+                     "DELTA_CHANGE_DATA_FILE_NOT_FOUND", "FAILED_READ_FILE")
 
 
 @dataclass(frozen=True)
@@ -108,11 +109,12 @@ class Lake:
                 .where(F.col("_change_type").isin("insert", "update_postimage"))
             )
             changes.limit(1).collect()    # plans the read: fails here when the feed does not cover the range
-        except AnalysisException as error:
-            if "DELTA_MISSING_CHANGE_DATA" not in str(error) and "change data was not recorded" not in str(error):
+        except Exception as error:   # noqa: BLE001 - AnalysisException or a JVM error, told apart by message
+            if not any(marker in str(error) for marker in FEED_GONE_MARKERS):
                 raise
-            # The feed was switched on after `after_version` (a table older than its registry entry): every
-            # row counts as changed, which is safe, once.
+            # The feed does not cover the range: switched on after `after_version` (a table older than its
+            # registry entry), or its files vacuumed away (a stage that last ran before the retention window).
+            # Every row counts as changed, which is safe, once.
             return self.read(name)
         return changes.drop("_change_type", "_commit_version", "_commit_timestamp")
 

@@ -25,6 +25,7 @@ from reviewlake.errors import UserError
 LOCK_FILE = Path("_lock") / "writer.lock"
 POLL_S = 2.0
 REPORT_EVERY_S = 60.0
+_HELD: dict[str, int] = {}     # lock files this process holds, with the nesting depth
 
 
 class LakeBusy(UserError):
@@ -49,9 +50,20 @@ def _describe(info: dict) -> str:
 @contextmanager
 def lake_lock(lake: Path, run_id: str, stage: str, wait_s: float = 0.0,
               say: Callable[[str], None] = print) -> Iterator[None]:
-    """Hold the lake's writer lock for the block; wait up to `wait_s` for it, then raise LakeBusy."""
+    """Hold the lake's writer lock for the block; wait up to `wait_s` for it, then raise LakeBusy.
+
+    Re-entrant within a process: flock sees a second open of the file as another holder, so a nested call
+    (a run inside a run) would otherwise refuse itself."""
     path = lake / LOCK_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
+    key = str(path.resolve())
+    if _HELD.get(key):
+        _HELD[key] += 1
+        try:
+            yield
+        finally:
+            _HELD[key] -= 1
+        return
     handle = open(path, "a+")     # noqa: SIM115 - held for the whole block, closed in finally
     try:
         deadline = time.monotonic() + wait_s
@@ -74,6 +86,10 @@ def lake_lock(lake: Path, run_id: str, stage: str, wait_s: float = 0.0,
         handle.write(json.dumps({"run_id": run_id, "stage": stage, "pid": os.getpid(), "host": socket.gethostname(),
                                  "since": datetime.now(UTC).isoformat(timespec="seconds")}))
         handle.flush()
-        yield
+        _HELD[key] = 1
+        try:
+            yield
+        finally:
+            _HELD.pop(key, None)
     finally:
         handle.close()            # releases the lock if held

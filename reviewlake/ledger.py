@@ -57,14 +57,17 @@ class RunLedger:
             "details": json.dumps(details or {}, default=str, sort_keys=True),
         }
         frame = self.lake.spark.createDataFrame([row], schema=table_spec(LEDGER).schema)
+        same_stage = "t.run_id = s.run_id AND t.job = s.job"
+        table = self.lake.ensure(LEDGER).alias("t")
         if status == "skipped":
-            self.lake.append(LEDGER, frame)
+            # Two failed upstream attempts (or two failed parents) skip a stage once, and never after it ran.
+            (table.merge(frame.alias("s"), f"{same_stage} AND t.status IN ('skipped', 'succeeded')")
+             .whenNotMatchedInsertAll().execute())
             return
         # An Airflow retry runs a stage that an earlier attempt's failure recorded as skipped: the outcome
-        # replaces that "skipped" row (failed attempts stay: they are the run's history), in one commit.
-        (self.lake.ensure(LEDGER).alias("t")
-         .merge(frame.alias("s"), "t.run_id = s.run_id AND t.job = s.job AND t.status = 'skipped'")
-         .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+        # replaces that one "skipped" row (failed attempts stay: they are the run's history), in one commit.
+        table.merge(frame.alias("s"), f"{same_stage} AND t.status = 'skipped'") \
+            .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute()
 
     def last_success(self, job: str) -> dict[str, Any] | None:
         """The newest succeeded run of `job`, as a dict, or None."""

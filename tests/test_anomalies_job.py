@@ -90,6 +90,16 @@ def test_spike_found_then_nightly_and_backfill(spark, config, lake):
         d for d in both["period_start"] if d >= week_of_50}
     assert (both.loc[both["period_start"] < week_of_50, "run_id"] != "a4").all()
 
+    # Switching the detector rescores every period once: no table mixes two detectors' scales.
+    from dataclasses import replace
+
+    from reviewlake.config import AnomalySettings
+
+    switched = replace(config, anomalies=AnomalySettings(detector="windowed-gaussian"))
+    _run(switched, START + timedelta(days=125), "a5")
+    detectors = DeltaTable(str(config.lake / "gold/metric_anomalies")).to_pandas(columns=["detector"])["detector"]
+    assert set(detectors) == {"windowed-gaussian-2"} and len(detectors) == len(final)
+
 
 def test_tag_mention_series_flags_a_burst_of_complaints(spark, config, lake):
     """A product's tag gets weekly mention counts (the tags stage's rule: usable sentences naming the tag,

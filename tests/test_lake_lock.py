@@ -59,3 +59,13 @@ def test_an_orchestrated_stage_waits_for_the_lake(tmp_path):
     child.wait()
     assert 1.0 < waited < 30
     assert messages and "holder-run" in messages[0]
+
+
+def test_the_lock_is_reentrant_within_a_process(tmp_path):
+    lake = tmp_path / "lake"
+    with lake_lock(lake, "outer", "clean"), lake_lock(lake, "inner", "tags"):
+        assert holder(lake)["run_id"] == "outer"
+    # Released once the outer block ends: another process can take it.
+    child = _hold(lake, 0.1)
+    child.wait()
+    assert child.returncode == 0

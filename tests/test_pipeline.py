@@ -78,8 +78,8 @@ def test_ledger_and_metric_times_are_utc_whatever_the_host_time_zone(spark, conf
 
 
 def test_a_retried_stage_replaces_its_skipped_row_and_keeps_the_failed_attempt(spark, config, lake):
-    """Airflow: tags fails, qa is recorded skipped; the retry of tags and then qa succeed. The ledger ends
-    with tags failed + succeeded (both attempts) and qa succeeded only (no stale 'skipped')."""
+    """Airflow: tags fails twice, qa is recorded skipped (once); the third attempt of tags and then qa succeed.
+    The ledger ends with every attempt of tags and qa succeeded only (no stale 'skipped')."""
     from datetime import UTC, datetime
 
     from reviewlake.ledger import RunLedger
@@ -87,7 +87,12 @@ def test_a_retried_stage_replaces_its_skipped_row_and_keeps_the_failed_attempt(s
     ledger, started = RunLedger(lake), datetime.now(UTC)
     ledger.record(run_id="r1", job="tags", status="failed", started_at=started, params_json="{}", message="boom")
     ledger.record(run_id="r1", job="qa", status="skipped", started_at=started, params_json="{}")
+    ledger.record(run_id="r1", job="tags", status="failed", started_at=started, params_json="{}", message="again")
+    ledger.record(run_id="r1", job="qa", status="skipped", started_at=started, params_json="{}")   # once only
     ledger.record(run_id="r1", job="tags", status="succeeded", started_at=started, params_json="{}")
     ledger.record(run_id="r1", job="qa", status="succeeded", started_at=started, params_json="{}")
     rows = sorted((r["job"], r["status"]) for r in lake.read("ops.pipeline_runs").collect())
-    assert rows == [("qa", "succeeded"), ("tags", "failed"), ("tags", "succeeded")]
+    assert rows == [("qa", "succeeded"), ("tags", "failed"), ("tags", "failed"), ("tags", "succeeded")]
+    # A late "skipped" (another parent failing afterwards) does not stack on a stage that succeeded.
+    ledger.record(run_id="r1", job="qa", status="skipped", started_at=started, params_json="{}")
+    assert len(lake.read("ops.pipeline_runs").collect()) == 4
