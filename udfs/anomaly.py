@@ -169,16 +169,10 @@ def detect(series: pd.DataFrame, settings: DetectorSettings | None = None, time_
     values = frame[value_col].to_numpy(dtype=float)
     support = (np.clip(frame[support_col].to_numpy(dtype=float), 1.0, None) if support_col
                else np.ones(len(values)))
-    season = settings.season
-    if isinstance(season, str):
-        season = detect_season(frame[time_col], frame[value_col])
-        fallback = settings.fallback_season
-        if season is None and fallback is not None and len(frame) > 1 \
-                and typical_step(frame[time_col]) * 2 <= fallback:
-            season = fallback
-    if settings.detector == "windowed-gaussian":
+    if settings.detector == "windowed-gaussian":     # no season: nothing to detect
         expected, spread = _windowed_gaussian(values, settings)
     else:
+        season = _season(frame[time_col], frame[value_col], settings)
         expected = _seasonal_expected(frame[time_col], values, season, settings.seasons_back)
         spread = _mad_spread(values, expected, support, settings)
     z = np.where(np.isnan(expected) | np.isnan(values), 0.0, (values - expected) / spread)
@@ -199,6 +193,17 @@ def detect(series: pd.DataFrame, settings: DetectorSettings | None = None, time_
     frame["score"] = score
     frame["is_anomaly"] = is_anomaly
     return frame
+
+
+def _season(times: pd.Series, values: pd.Series, settings: DetectorSettings) -> pd.Timedelta | None:
+    """The settings' season; for "auto" the detected one, else the fallback where the data is fine enough."""
+    if not isinstance(settings.season, str):
+        return settings.season
+    season = detect_season(times, values)
+    fallback = settings.fallback_season
+    if season is None and fallback is not None and len(times) > 1 and typical_step(times) * 2 <= fallback:
+        return fallback
+    return season
 
 
 def _seasonal_expected(timestamps: pd.Series, values: np.ndarray, season: pd.Timedelta | None,
