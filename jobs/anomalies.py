@@ -17,7 +17,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     BooleanType,
@@ -82,17 +82,22 @@ def review_facts(reviews: DataFrame, sentiment: DataFrame | None) -> DataFrame:
     return facts.withColumn("is_negative", negative.cast("double"))
 
 
+def week_of(day: Column | str) -> Column:
+    """The Monday of the week of a date column: the period_start of weekly series."""
+    return F.date_trunc("week", day).cast("date")
+
+
 def metric_series(facts: DataFrame, granularity: str, entity_type: str, last_complete: date,
                   min_reviews: int) -> DataFrame:
     """(entity_type, entity_id, granularity, period_start, review_count, mean_rating, negative_share) with every
     period from the entity's first review to `last_complete` present (0 reviews, null averages when empty)."""
     entity = "category" if entity_type == "category" else "product_id"
-    unit = F.col("review_date") if granularity == "daily" else F.date_trunc("week", "review_date").cast("date")
+    unit = F.col("review_date") if granularity == "daily" else week_of("review_date")
     step = F.expr("INTERVAL 1 DAY") if granularity == "daily" else F.expr("INTERVAL 7 DAYS")
     per_period = facts.groupBy(F.col(entity).alias("entity_id"), unit.alias("period_start")).agg(
         F.count("*").cast("double").alias("review_count"), F.avg("rating").alias("mean_rating"),
         F.avg("is_negative").alias("negative_share"))
-    last = F.lit(last_complete) if granularity == "daily" else F.date_trunc("week", F.lit(last_complete)).cast("date")
+    last = F.lit(last_complete) if granularity == "daily" else week_of(F.lit(last_complete))
     entities = per_period.groupBy("entity_id").agg(
         F.min("period_start").alias("first"), F.sum("review_count").alias("total")).where(
         F.col("total") >= min_reviews)
@@ -147,8 +152,8 @@ def tag_mention_series(sentences: DataFrame, reviews: DataFrame, tags: DataFrame
     A mention is a usable sentence (PII-free, 4-40 words) that matches the tag by the tags stage's own rule
     (udfs.keyphrases.mention_mask), so these counts add up to gold.product_tags.n_mentions over time.
     """
-    week = F.date_trunc("week", "review_date").cast("date")
-    dated = reviews.where(F.col("review_date").isNotNull()).select("review_id", week.alias("period_start"))
+    dated = reviews.where(F.col("review_date").isNotNull()).select("review_id", week_of("review_date").alias(
+        "period_start"))
     tag_lists = tags.groupBy("product_id").agg(F.collect_list("tag").alias("tags"))
     rows = (sentences.select("review_id", "product_id", "sentence").join(dated, "review_id")
             .join(tag_lists, "product_id"))
@@ -294,7 +299,7 @@ def _changed_review_ids(ctx: StageContext) -> DataFrame:
 def revision_starts(changed_ids: DataFrame, reviews: DataFrame) -> DataFrame:
     """(entity_type, entity_id, revise_from): per product and per category with changed reviews, the Monday of
     the week of the earliest one (daily and weekly series are both rewritten from there)."""
-    week = F.date_trunc("week", "review_date").cast("date")
+    week = week_of("review_date")
     dated = reviews.join(changed_ids, "review_id").where(F.col("review_date").isNotNull())
     by_product = dated.groupBy(F.lit("product").alias("entity_type"), F.col("product_id").alias("entity_id")) \
         .agg(F.min(week).alias("revise_from"))
