@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import io
 import json
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +45,22 @@ class InputFile:
 
 def _open_text(path: Path) -> io.TextIOBase:
     raw = gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")  # noqa: SIM115
-    return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+    # utf-8-sig: a byte-order mark some exporters write would otherwise glue itself to the first column name.
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+
+
+def check_readable(path: Path) -> None:
+    """A gzip file must decompress to its end: Spark would otherwise fail halfway through a run (or read a
+    truncated file's first part without a word), so a broken one is refused before anything is written."""
+    if not path.name.endswith(".gz"):
+        return
+    try:
+        with gzip.open(path, "rb") as handle:
+            while handle.read(1 << 20):
+                pass
+    except (OSError, EOFError, zlib.error) as error:
+        raise UserError(f"{path} is not a readable gzip file ({error}); it looks truncated or corrupt, "
+                        "so nothing was ingested") from None
 
 
 def sniff_format(path: Path) -> str:
@@ -146,7 +162,9 @@ def read_jsonl(spark: SparkSession, path: Path) -> tuple[DataFrame, int]:
     """Non-blank lines of a JSONL file with their line numbers, and the count of blank lines skipped."""
     # The text source keeps undecodable bytes as they are; Parquet readers (delta-rs, pyarrow) then reject
     # the column, so invalid UTF-8 becomes U+FFFD here, once (decoding the bytes replaces malformed sequences).
-    text = spark.read.text(str(path)).select(F.decode(F.col("value").cast("binary"), "UTF-8").alias("raw"))
+    decoded = F.decode(F.col("value").cast("binary"), "UTF-8")
+    # A byte-order mark before the first record would make that record unparseable.
+    text = spark.read.text(str(path)).select(F.regexp_replace(decoded, "^\ufeff", "").alias("raw"))
     numbered = _line_numbers(text)
     blank = F.trim(F.col("raw")) == ""
     blank_lines = numbered.where(blank).count()
@@ -202,6 +220,7 @@ def plan_inputs(specs: tuple[str, ...], input_format: str, ingested: dict[str, s
         if str(path) in hashes_by_file:
             raise UserError(f"{path} was ingested before with different content; inputs are immutable, "
                             "so write new reviews to a new file")
+        check_readable(path)
         fmt = sniff_format(path) if input_format == "auto" else input_format
         if fmt == "csv":
             csv_header(path)

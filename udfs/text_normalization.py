@@ -13,6 +13,8 @@ import unicodedata
 import ftfy
 
 _TAG = re.compile(r"<[^>]{0,200}>")
+# What a script or style element holds is code, not review words: dropped with its tags.
+_CODE_ELEMENT = re.compile(r"<\s*(script|style)\b[^>]{0,200}>.*?<\s*/\s*\1\s*>", re.IGNORECASE | re.DOTALL)
 _BLOCK_TAG = re.compile(r"<\s*(br|/p|p|/div|div|li|/li)\b[^>]{0,50}>", re.IGNORECASE)
 _CONTROL = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\ufffd\u200b]")
 _WHITESPACE = re.compile(r"\s+")
@@ -44,7 +46,7 @@ def normalize_text(text: str | None) -> str | None:
     if text is None:
         return None
     if "<" in text:
-        text = _TAG.sub("", _BLOCK_TAG.sub(" ", text))
+        text = _TAG.sub("", _BLOCK_TAG.sub(" ", _CODE_ELEMENT.sub(" ", text)))
     text = html.unescape(text)
     # ftfy repairs UTF-8 read as cp1252/latin-1 ("donâ€™t" -> "don’t") and only then NFC makes sense.
     text = ftfy.fix_text(text, normalization="NFC", unescape_html=False)
