@@ -7,6 +7,7 @@ duplicate of another review, or quarantined with a reason code.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -17,6 +18,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from reviewlake.config import CleanRules
 from reviewlake.context import StageContext, StageResult
+from schemas import inputs
 from udfs import text_normalization as tn
 
 BRONZE, REVIEWS, PRODUCTS, QUARANTINE = ("bronze.reviews_raw", "silver.reviews", "silver.products",
@@ -30,6 +32,7 @@ FORMATS_WITH_USER_ID = ("amazon2014", "amazon2018", "amazon2023")
 # Checked in this order; a row gets the first reason that applies.
 QUARANTINE_REASONS = {
     "malformed_record": "the line is not a parseable record",
+    "invalid_type": "an id, title or text field is a number, list or object, not text (the input's schema changed)",
     "missing_product_id": "product id is missing or empty",
     "missing_user_id": "reviewer id is missing or empty",
     "invalid_rating": "rating is not a number from 1 to 5 in steps of 0.5",
@@ -37,6 +40,21 @@ QUARANTINE_REASONS = {
     "empty_review": "neither text nor rating",
     "text_too_long": "text is longer than the configured maximum",
 }
+
+# Fields a JSON record must give as strings (or null). Spark parses a number, list or object there as its JSON
+# text, which would be a silent cast: such records are quarantined instead.
+STRING_FIELDS = ("product_id", "user_id", "title", "text")
+
+
+def non_string_field(source_format: Column, raw: Column) -> Column:
+    """True where a JSON record gives one of STRING_FIELDS as anything but a string or null."""
+    verdict = F.lit(False)
+    for fmt in inputs.JSONL_FORMATS:
+        names = "|".join(re.escape(inputs.FORMATS[fmt][f]) for f in STRING_FIELDS if f in inputs.FORMATS[fmt])
+        pattern = rf'"(?:{names})"\s*:(?!\s*(?:"|null\b))'
+        verdict = F.when(source_format == fmt, raw.rlike(pattern)).otherwise(verdict)
+    return verdict
+
 
 _TEXT_STRUCT = StructType([StructField("text", StringType()), StructField("language", StringType()),
                            StructField("text_hash", StringType())])
@@ -139,6 +157,7 @@ def transform(raw: DataFrame, rules: CleanRules, salt: str, run_date: date, batc
     text_length = F.coalesce(F.length("_text.text"), F.lit(0))
     checks = {
         "malformed_record": F.col("_corrupt_record").isNotNull(),
+        "invalid_type": non_string_field(F.col("source_format"), F.col("raw")),
         "missing_product_id": F.col("_product_id").isNull(),
         "missing_user_id": F.col("_user_id").isNull() & F.col("source_format").isin(*FORMATS_WITH_USER_ID),
         "invalid_rating": rating_present & (

@@ -352,7 +352,7 @@ def _metadata(candidate: Candidate, silver_version: int | None, labelled: int, d
 
 def _needs_training(store: ModelStore, labelled: int, settings: SentimentSettings, retrain: bool) -> bool:
     current = store.current()
-    if retrain or current is None:
+    if retrain or current is None or core.saved_as_pickle(store.path(current)):
         return True
     trained_on = store.metadata(current).get("labelled_reviews") or 0
     return labelled >= trained_on * (1 + settings.retrain_growth)
@@ -451,6 +451,9 @@ def run(ctx: StageContext) -> StageResult:
             details["training"] = train_and_promote(ctx, silver, store, tier, n_labelled)
         model_dir = str(store.path(store.current()))
         details["model_source"] = "current"
+    if core.saved_as_pickle(model_dir):
+        raise UserError(f"the model {model_dir} was saved as a pickle by an earlier version and is no longer "
+                        "loaded (a pickle can run code when loaded); pass a model saved by this version")
     model_version = core.load_model_metadata(model_dir)["version"]
 
     previous = ctx.last_success(ctx.stage)

@@ -141,7 +141,12 @@ def run(ctx: StageContext) -> StageResult:
     texts.unpersist()
     changed.unpersist()
 
-    current = ctx.read(VECTORS).select("product_id", "vector").toPandas()
+    current = ctx.read(VECTORS).select("product_id", "vector").toPandas() if ctx.lake.exists(VECTORS) \
+        else pd.DataFrame(columns=["product_id", "vector"])
+    if current.empty:
+        # Every review quarantined, or none ingested yet: nothing to index, which is not an error.
+        ctx.say("  no product has review texts yet; no index built")
+        return StageResult(message="no products with review texts; nothing to index")
     index = ProductIndex.build(current["product_id"].to_numpy(), np.stack(current["vector"].to_numpy()),
                                settings.exact_max_products, settings.approximate_index, settings.min_recall_at_10,
                                settings.device)

@@ -31,7 +31,7 @@ from udfs.text_normalization import clean_review_text
 CORPUS = Path("sentiment") / "blitzer_multidomain_sentiment.jsonl.gz"
 BAND_DATA = Path("oposum") / "segment_polarity_discrete.json"
 BANDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4)
-RECIPE = "base-ngram-2"   # bump when the training recipe changes: the cache key changes with it
+RECIPE = "base-ngram-3"   # bump when the training recipe changes: the cache key changes with it
 
 
 def real_data_dir() -> Path | None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +21,15 @@ FEED_GONE_MARKERS = ("DELTA_MISSING_CHANGE_DATA", "change data was not recorded"
                      "DELTA_CHANGE_DATA_FILE_NOT_FOUND", "FAILED_READ_FILE")
 
 
+# Another writer's commit landed first: Delta's conflict errors (by class, or by name in a wrapped error).
+CONFLICT_MARKERS = ("ConcurrentAppendException", "ConcurrentDeleteReadException", "ConcurrentDeleteDeleteException",
+                    "MetadataChangedException", "ConcurrentTransactionException", "ProtocolChangedException",
+                    "DELTA_CONCURRENT_")
+CONFLICT_ATTEMPTS = 6
+CONFLICT_PAUSE_S = 0.5
+log = logging.getLogger(__name__)
+
+
 @dataclass(frozen=True)
 class WriteResult:
     """What one write did to a table."""
@@ -27,12 +40,21 @@ class WriteResult:
     updated: int
 
 
+def is_write_conflict(error: BaseException) -> bool:
+    """Delta refused a commit because another writer changed the table since this write read it."""
+    from delta.exceptions import DeltaConcurrentModificationException
+
+    return isinstance(error, DeltaConcurrentModificationException) or any(
+        marker in str(error) for marker in CONFLICT_MARKERS)
+
+
 class Lake:
     """Delta tables of the registry under one root directory."""
 
     def __init__(self, spark: SparkSession, root: Path) -> None:
         self.spark = spark
         self.root = Path(root).resolve()
+        self.conflicts_retried = 0
 
     def path(self, name: str) -> str:
         return str(table_spec(name).path(self.root))
@@ -142,7 +164,6 @@ class Lake:
             raise ValueError(f"merge mode must be one of {MERGE_MODES}, not {mode!r}")
         spec = table_spec(name)
         target = self.ensure(name)
-        before = self.version(name)
         updates = _conform(updates, spec, passthrough=(REVISE_FLAG,) if mode == "revise" else ())
         condition = " AND ".join(f"t.`{k}` = u.`{k}`" for k in spec.keys)
         merge = target.alias("t").merge(updates.alias("u"), condition)
@@ -157,11 +178,7 @@ class Lake:
                 condition=" OR ".join(f"(t.`{c}` IS NULL AND u.`{c}` IS NOT NULL)" for c in values),
                 set={c: f"coalesce(t.`{c}`, u.`{c}`)" for c in values},
             )
-        merge.whenNotMatchedInsertAll().execute()
-        if self.version(name) == before:
-            # Delta commits nothing for an insert-only MERGE that inserts nothing.
-            return WriteResult(name, before, 0, 0)
-        return self._last_write(name)
+        return self._commit(name, merge.whenNotMatchedInsertAll().execute)
 
     def replace_groups(self, name: str, rows: DataFrame, groups: DataFrame) -> WriteResult:
         """Make the rows of every group in `groups` (a frame of group-column values, e.g. review ids) exactly
@@ -169,7 +186,6 @@ class Lake:
         deleted (a review that now has fewer sentences loses the old tail). Other groups are untouched."""
         spec = table_spec(name)
         target = self.ensure(name)
-        before = self.version(name)
         rows = _conform(rows, spec)
         group_columns = groups.columns
         stale = (target.toDF().join(groups.distinct(), group_columns, "left_semi").select(*spec.keys)
@@ -178,28 +194,49 @@ class Lake:
             stale.withColumn("_stale", F.lit(True)), allowMissingColumns=True)
         values = {c: f"u.`{c}`" for c in spec.schema.fieldNames()}
         condition = " AND ".join(f"t.`{k}` = u.`{k}`" for k in spec.keys)
-        (target.alias("t").merge(source.alias("u"), condition)
-         .whenMatchedDelete(condition="u._stale")
-         .whenMatchedUpdate(set=values)
-         .whenNotMatchedInsert(condition="NOT u._stale", values=values)
-         .execute())
-        if self.version(name) == before:
-            return WriteResult(name, before, 0, 0)
-        return self._last_write(name)
+        merge = (target.alias("t").merge(source.alias("u"), condition)
+                 .whenMatchedDelete(condition="u._stale")
+                 .whenMatchedUpdate(set=values)
+                 .whenNotMatchedInsert(condition="NOT u._stale", values=values))
+        return self._commit(name, merge.execute)
 
     def append(self, name: str, rows: DataFrame) -> WriteResult:
         """Plain append (for tables whose rows are unique by construction, such as the run ledger)."""
         spec = table_spec(name)
         self.ensure(name)
-        _conform(rows, spec).write.format("delta").mode("append").save(self.path(name))
-        return self._last_write(name)
+        writer = _conform(rows, spec).write.format("delta").mode("append")
+        return self._commit(name, lambda: writer.save(self.path(name)))
 
     def overwrite(self, name: str, rows: DataFrame) -> WriteResult:
         """Replace the table's content in one new version (history and time travel keep the old one)."""
         spec = table_spec(name)
         self.ensure(name)
-        _conform(rows, spec).write.format("delta").mode("overwrite").save(self.path(name))
-        return self._last_write(name)
+        writer = _conform(rows, spec).write.format("delta").mode("overwrite")
+        return self._commit(name, lambda: writer.save(self.path(name)))
+
+    def _commit(self, name: str, write: Callable[[], object]) -> WriteResult:
+        """Run one write; when another writer committed to the table first (Delta's optimistic concurrency
+        refuses the commit, and nothing of it is in the table), run it again on the new version, up to
+        CONFLICT_ATTEMPTS times with growing, jittered pauses. Every write here is safe to repeat: a MERGE
+        re-reads the table, an append or overwrite adds its rows once."""
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            before = self.version(name)
+            try:
+                write()
+            except Exception as error:
+                if attempt == CONFLICT_ATTEMPTS or not is_write_conflict(error):
+                    raise
+                self.conflicts_retried += 1
+                pause = CONFLICT_PAUSE_S * 2 ** (attempt - 1) * (0.5 + random.random())
+                log.warning("%s: concurrent write conflict (%s); attempt %d of %d in %.1fs", name,
+                            type(error).__name__, attempt + 1, CONFLICT_ATTEMPTS, pause)
+                time.sleep(pause)
+                continue
+            if self.version(name) == before:
+                # Delta commits nothing for a MERGE that changes nothing.
+                return WriteResult(name, before, 0, 0)
+            return self._last_write(name)
+        raise AssertionError("unreachable")
 
     def _last_write(self, name: str) -> WriteResult:
         last = DeltaTable.forPath(self.spark, self.path(name)).history(1).first()

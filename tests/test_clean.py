@@ -33,6 +33,9 @@ def _transform(spark, frame, existing=None):
 
 REASON_CASES = [
     ({"_corrupt_record": "{oops", "product_id": None}, "malformed_record"),
+    ({"raw": '{"asin": "P1", "reviewText": {"body": "nested"}}'}, "invalid_type"),
+    ({"raw": '{"asin": 123, "reviewText": "fine"}'}, "invalid_type"),
+    ({"raw": '{"parent_asin": "P1", "title": ["a"]}', "source_format": "amazon2023"}, "invalid_type"),
     ({"product_id": "  "}, "missing_product_id"),
     ({"user_id": None}, "missing_user_id"),
     ({"rating": "6"}, "invalid_rating"),
@@ -48,6 +51,8 @@ REASON_CASES = [
     ({"text": "word " * 5000}, "text_too_long"),
 ]
 VALID_CASES = [
+    {"raw": '{"asin": "P1", "reviewText": "[Update] {still} fine", "summary": null, "overall": 5.0}'},
+    {"raw": '{"review_id": 5, "text": [1]}', "source_format": "csv"},   # a CSV line is not JSON
     {"rating": "4.5"}, {"rating": None}, {"text": "", "rating": "3"}, {"rating": " 2 "},
     {"timestamp": "1600000000000"},                              # epoch milliseconds
     {"timestamp": None, "review_time_text": "09 1, 2016", "source_format": "amazon2014"},

@@ -113,16 +113,16 @@ def test_cold_start_uses_the_cached_base_model(spark, sentiment_config, lake, tm
 
     positive = ["great product, works perfectly", "love it, excellent quality"] * 5
     negative = ["terrible, broke after a week", "awful quality, do not buy"] * 5
-    built = cache / "base-sentiment" / "base-ngram-2-test"
+    built = cache / "base-sentiment" / "base-ngram-3-test"
     built.mkdir(parents=True)
     core.BaseModel.train(positive + negative, [2] * 10 + [0] * 10).save(built)
-    (built / "metadata.json").write_text('{"kind": "base_ngram", "tier": "base", "version": "base-ngram-2-test"}')
+    (built / "metadata.json").write_text('{"kind": "base_ngram", "tier": "base", "version": "base-ngram-3-test"}')
     result = _sentiment_run(config, "base")
-    assert result.details["cold_start"] == "base model base-ngram-2-test"
-    assert "cold start: base model base-ngram-2-test" in result.message
-    assert (ModelStore(config.lake, "sentiment").path("base-ngram-2-test") / "pipeline.joblib").is_file()
+    assert result.details["cold_start"] == "base model base-ngram-3-test"
+    assert "cold start: base model base-ngram-3-test" in result.message
+    assert (ModelStore(config.lake, "sentiment").path("base-ngram-3-test") / "pipeline.npz").is_file()
     gold = DeltaTable(str(config.lake / "gold/review_sentiment")).to_pandas()
-    assert (gold["model_version"] == "base-ngram-2-test").all()
+    assert (gold["model_version"] == "base-ngram-3-test").all()
     assert result.details["scored"] == len(gold)
 
 

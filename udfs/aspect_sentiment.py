@@ -16,7 +16,6 @@ the loss: most terms are praised, and a model that learns only that is useless f
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from udfs.aspects import AspectExtractor, bio_labels, read_training_data, spans, tokenize, training_fingerprint
+from udfs.model_files import FORMAT as MODEL_FORMAT
+from udfs.model_files import load_pipeline, save_pipeline
 from udfs.sentences import _vader, polarity
 
-MODEL_FILE = "aspect_sentiment.pkl"
+MODEL_STEM = "aspect_sentiment"
 CLASSES = ("NEG", "NEU", "POS")
 WINDOW = 5
 FEATURES_VERSION = 1   # bump when term_features changes: the lake retrains on a new fingerprint
@@ -87,7 +88,8 @@ def training_terms(rows: Iterable[dict]) -> tuple[list[dict[str, float]], list[s
 
 
 class AspectSentiment:
-    """A fitted term-polarity classifier (DictVectorizer + logistic regression), saved as one pickle."""
+    """A fitted term-polarity classifier (DictVectorizer + logistic regression), saved as data (udfs.model_files),
+    never as a pickle."""
 
     def __init__(self, model) -> None:
         self.model = model
@@ -121,11 +123,11 @@ class AspectSentiment:
         return p[:, 2] - p[:, 0]
 
     def save(self, directory: Path) -> None:
-        (directory / MODEL_FILE).write_bytes(pickle.dumps(self.model))
+        save_pipeline(self.model, directory, MODEL_STEM)
 
     @staticmethod
     def load(directory: Path) -> AspectSentiment:
-        return AspectSentiment(pickle.loads((directory / MODEL_FILE).read_bytes()))
+        return AspectSentiment(load_pipeline(directory, MODEL_STEM))
 
 
 @dataclass
@@ -169,4 +171,4 @@ def train_default_models() -> AspectModels:
 
 def models_fingerprint() -> str:
     """Changes when the training data or either model's feature design changes."""
-    return f"{training_fingerprint()}-s{FEATURES_VERSION}"
+    return f"{training_fingerprint()}-s{FEATURES_VERSION}-f{MODEL_FORMAT}"

@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from udfs.model_files import load_pipeline, save_pipeline
+
 LABELS = ("negative", "neutral", "positive")
 NEGATIVE, NEUTRAL, POSITIVE = range(3)
 
@@ -109,6 +111,20 @@ def _full_proba(classes: np.ndarray, partial: np.ndarray) -> np.ndarray:
     return full
 
 
+PIPELINE_STEM = "pipeline"
+LEGACY_PICKLE = "pipeline.joblib"
+
+
+class PickledModel(ValueError):
+    """A model directory from before models were saved without pickle."""
+
+
+def saved_as_pickle(directory: str | Path) -> bool:
+    """True for a model directory an earlier version wrote with joblib (pickle), which is never loaded."""
+    directory = Path(directory)
+    return (directory / LEGACY_PICKLE).exists() and not (directory / f"{PIPELINE_STEM}.npz").exists()
+
+
 class NgramModel(SentimentModel):
     """TF-IDF word 1-2-grams + char_wb 2-5-grams -> class-balanced logistic regression."""
 
@@ -141,15 +157,15 @@ class NgramModel(SentimentModel):
         return _full_proba(head.classes_, self.pipeline.predict_proba(_texts(texts)))
 
     def save(self, directory: Path) -> None:
-        import joblib
-
-        joblib.dump(self.pipeline, Path(directory) / "pipeline.joblib", compress=3)
+        save_pipeline(self.pipeline, directory, PIPELINE_STEM)
 
     @classmethod
     def load(cls, directory: Path) -> NgramModel:
-        import joblib
-
-        return cls(joblib.load(Path(directory) / "pipeline.joblib"))
+        if saved_as_pickle(directory):
+            raise PickledModel(f"{directory} holds a model an earlier version saved as a pickle, which is no longer "
+                               "loaded (loading a pickle can run code): retrain it (`reviewlake run --stages "
+                               "sentiment --retrain`) or use a model saved by this version")
+        return cls(load_pipeline(directory, PIPELINE_STEM))
 
 
 class DistilledModel(NgramModel):

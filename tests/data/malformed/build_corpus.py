@@ -50,9 +50,12 @@ def build(out: Path) -> dict[str, dict]:
     name = "wrong_types.jsonl"
     add(name, jsonl([review(name, 1, rating="five"), review(name, 2, rating=[5]), review(name, 3, rating=True),
                      review(name, 4, timestamp="soon"),
-                     # an id written as a number is still an id; a vote count that is no number is dropped
-                     review(name, 5, parent_asin=12345), review(name, 6, helpful_vote="many")]),
-        good=2, quarantined={"invalid_rating": 3, "invalid_timestamp": 1})
+                     # a number, list or object where text belongs is a changed schema, not text to keep
+                     review(name, 5, parent_asin=12345), review(name, 6, text={"body": "Nested text."}),
+                     review(name, 7, title=["a", "list"]), review(name, 8, user_id=7),
+                     # a vote count that is no number is dropped (null), the review kept; null text is no text
+                     review(name, 9, helpful_vote="many"), review(name, 10, title=None)]),
+        good=2, quarantined={"invalid_rating": 3, "invalid_timestamp": 1, "invalid_type": 4})
 
     name = "missing_fields.jsonl"
     without = [{k: v for k, v in review(name, i).items() if k != missing}
