@@ -44,6 +44,11 @@ class StageResult:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+# Write-audit-publish: {table: (stages that write or audit it)}; the last one is the gate whose passing run
+# publishes a version to every other stage.
+AUDITED_TABLES = {"silver.reviews": ("clean", "quality")}
+
+
 @dataclass
 class StageContext:
     """Spark session, lake, config and run identity handed to a stage; tracks table versions it touches."""
@@ -63,21 +68,34 @@ class StageContext:
     def lake_root(self) -> Path:
         return self.lake.root
 
+    def published_version(self, name: str) -> int | None:
+        """The version of `name` this stage may read: the latest, except for an audited table (write-audit-
+        publish) read downstream of its gate, where it is the newest version the gate passed. Rows written
+        after that, not yet validated or failing validation, stay unseen until a gate run passes them. A lake
+        whose gate has never passed (e.g. stages run one by one without it) reads the latest version."""
+        latest = self.lake.version(name)
+        if name not in AUDITED_TABLES or self.stage in AUDITED_TABLES[name] or latest is None:
+            return latest
+        audit = self.last_success(AUDITED_TABLES[name][-1])
+        audited = None if audit is None else (audit.get("tables_read") or {}).get(name)
+        return latest if audited is None else min(int(audited), latest)
+
     def read(self, name: str, version: int | None = None) -> DataFrame:
-        """Read a table (latest or `version`) and remember the version read."""
-        current = self.lake.version(name) if version is None else version
+        """Read a table (its published version, or `version`) and remember the version read."""
+        current = self.published_version(name) if version is None else version
         if current is not None:
             self.tables_read[name] = current
         return self.lake.read(name, current)
 
     def read_new(self, name: str) -> DataFrame:
-        """Rows of `name` written since this stage last succeeded (all rows on the first run)."""
+        """Rows of `name` written since this stage last succeeded, up to the published version (all rows on the
+        first run)."""
         previous = self.last_success(self.stage)
         after = None if previous is None else (previous.get("tables_read") or {}).get(name)
-        current = self.lake.version(name)
+        current = self.published_version(name)
         if current is not None:
             self.tables_read[name] = current
-        return self.lake.read_changes(name, after)
+        return self.lake.read_changes(name, after, current)
 
     def inputs_unchanged(self, *names: str) -> bool:
         """True when this stage last succeeded on exactly the current versions of `names` (a re-run is a no-op)."""
@@ -85,7 +103,7 @@ class StageContext:
         if previous is None:
             return False
         before = previous.get("tables_read") or {}
-        current = {name: self.lake.version(name) for name in names}
+        current = {name: self.published_version(name) for name in names}
         return all(before.get(name) == version for name, version in current.items() if version is not None)
 
     def record_metrics(self, dataset: str, metrics: dict[tuple[str, str], dict[str, float]]) -> None:

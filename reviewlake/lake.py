@@ -116,17 +116,20 @@ class Lake:
             reader = reader.option("versionAsOf", version)
         return reader.load(self.path(name))
 
-    def read_changes(self, name: str, after_version: int | None) -> DataFrame:
-        """Rows inserted or updated after `after_version` (change data feed); the whole table when None."""
+    def read_changes(self, name: str, after_version: int | None, until_version: int | None = None) -> DataFrame:
+        """Rows inserted or updated after `after_version` up to `until_version` (latest when None), from the
+        change data feed; the whole table (as of `until_version`) when `after_version` is None."""
         if after_version is None or not self.exists(name):
-            return self.read(name)
-        if self.version(name) <= after_version:
-            return self.read(name).limit(0)
+            return self.read(name, until_version)
+        until = self.version(name) if until_version is None else until_version
+        if until <= after_version:
+            return self.read(name, until).limit(0)
         try:
             changes = (
                 self.spark.read.format("delta")
                 .option("readChangeFeed", "true")
                 .option("startingVersion", after_version + 1)
+                .option("endingVersion", until)
                 .load(self.path(name))
                 .where(F.col("_change_type").isin("insert", "update_postimage"))
             )
@@ -137,7 +140,7 @@ class Lake:
             # The feed does not cover the range: switched on after `after_version` (a table older than its
             # registry entry), or its files vacuumed away (a stage that last ran before the retention window).
             # Every row counts as changed, which is safe, once.
-            return self.read(name)
+            return self.read(name, until)
         return changes.drop("_change_type", "_commit_version", "_commit_timestamp")
 
     def version(self, name: str) -> int | None:
