@@ -13,7 +13,7 @@ import httpx
 from tests.conftest import read_table
 from tests.test_api import running_api
 
-REQUESTS_PER_OPERATION = 120
+REQUESTS_PER_OPERATION = 200
 HOSTILE = ["", " ", "../../etc/passwd", "..%2F..%2Fetc", "%00", "\x00", "' OR 1=1 --", "\"; DROP TABLE x; --",
            "<script>alert(1)</script>", "{{7*7}}", "${jndi:ldap://x}", "🙂" * 50, "\u202e\u0000\ufffd", "a" * 5000,
            "NaN", "-1", "0", "1e309", "9" * 40, "null", "[]", "{}", "?", "#", "%", "/", "\\", "*", "select 1"]
@@ -21,11 +21,12 @@ HOSTILE = ["", " ", "../../etc/passwd", "..%2F..%2Fetc", "%00", "\x00", "' OR 1=
 
 def _text(rng: random.Random, real: list[str]) -> str:
     roll = rng.random()
-    if roll < 0.35:
+    if roll < 0.3:
         return rng.choice(HOSTILE)
-    if roll < 0.6 and real:
+    if roll < 0.7 and real:
         base = rng.choice(real)
-        return rng.choice([base, base + rng.choice(HOSTILE), rng.choice(HOSTILE) + base, base.upper(), base[:-1]])
+        return rng.choice([base, base, base, base + rng.choice(HOSTILE), rng.choice(HOSTILE) + base, base.upper(),
+                           base[:-1]])
     alphabet = "abcxyz ?!'\"%/\\.-_0123456789éß中🙂\t\n"
     return "".join(rng.choice(alphabet) for _ in range(rng.choice([1, 2, 3, 10, 50, 301, 2000])))
 
