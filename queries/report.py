@@ -120,8 +120,8 @@ def runs_section(reader: LakeReader) -> Section:
     timeline = alt.Chart(run[["job", "status", "started_at", "ended_at", "duration_s"]]).mark_bar().encode(
         x=alt.X("started_at:T", title="time (UTC)"), x2="ended_at:T",
         y=alt.Y("job:N", sort=alt.EncodingSortField("started_at"), title=None),
-        color=alt.Color("status:N", scale=alt.Scale(domain=["succeeded", "failed", "skipped"],
-                                                    range=["#2f855a", "#c53030", "#a0aec0"])),
+        color=alt.Color("status:N", scale=alt.Scale(domain=["succeeded", "failed", "skipped", "running"],
+                                                    range=["#2f855a", "#c53030", "#a0aec0", "#3182ce"])),
         tooltip=["job", "status", alt.Tooltip("duration_s:Q", format=",.1f")]).properties(width=700)
     section.charts.append(("Stages of the latest run (bar = start to end)", _spec(timeline)))
     section.tables.append(("Stages", _table(run[["job", "status", "duration_s", "rows_in", "rows_out",

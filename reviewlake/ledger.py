@@ -1,4 +1,4 @@
-"""Run ledger: one ops.pipeline_runs row per stage run (succeeded, failed or skipped)."""
+"""Run ledger: one ops.pipeline_runs row per stage run (running while it runs, then succeeded, failed or skipped)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ from reviewlake.lake import Lake
 from reviewlake.tables import table_spec
 
 LEDGER = "ops.pipeline_runs"
+RUNNING = "running"
+INTERRUPTED_MESSAGE = ("interrupted: the process ended without recording an outcome (killed, out of memory or "
+                       "host lost); its writes are whole Delta commits or none, and a rerun redoes the stage")
 
 
 @functools.cache
@@ -64,10 +67,24 @@ class RunLedger:
             (table.merge(frame.alias("s"), f"{same_stage} AND t.status IN ('skipped', 'succeeded')")
              .whenNotMatchedInsertAll().execute())
             return
-        # An Airflow retry runs a stage that an earlier attempt's failure recorded as skipped: the outcome
-        # replaces that one "skipped" row (failed attempts stay: they are the run's history), in one commit.
-        table.merge(frame.alias("s"), f"{same_stage} AND t.status = 'skipped'") \
+        # The outcome replaces this attempt's "running" row, or the "skipped" row an earlier attempt's failure
+        # left for an Airflow retry (failed attempts stay: they are the run's history), in one commit.
+        table.merge(frame.alias("s"), f"{same_stage} AND t.status IN ('skipped', '{RUNNING}')") \
             .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute()
+
+    def close_interrupted(self) -> int:
+        """Turn the "running" rows of attempts that died without recording an outcome (SIGKILL, OOM, power) into
+        failed rows saying so. Called under the lake's writer lock, when no other attempt can be running."""
+        if not self.lake.exists(LEDGER):
+            return 0
+        from delta.tables import DeltaTable
+
+        stale = self.lake.read(LEDGER).where(F.col("status") == RUNNING).count()
+        if stale:
+            DeltaTable.forPath(self.lake.spark, self.lake.path(LEDGER)).update(
+                F.col("status") == RUNNING,
+                {"status": F.lit("failed"), "message": F.lit(INTERRUPTED_MESSAGE)})
+        return stale
 
     def last_success(self, job: str) -> dict[str, Any] | None:
         """The newest succeeded run of `job`, as a dict, or None."""

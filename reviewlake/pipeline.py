@@ -14,7 +14,7 @@ from reviewlake.context import RunParams, StageContext, StageResult
 from reviewlake.errors import PipelineFailure, UserError
 from reviewlake.lake import Lake
 from reviewlake.lake_lock import lake_lock
-from reviewlake.ledger import RunLedger
+from reviewlake.ledger import RUNNING, RunLedger
 from reviewlake.spark import get_spark
 
 # DESIGN.md order. A stage maps to the module whose `run(ctx) -> StageResult` implements it.
@@ -122,6 +122,9 @@ def _run_stages(config: Config, params: RunParams, say: Callable[[str], None], r
     lake = Lake(spark, config.lake)
     ledger = RunLedger(lake)
     params_json = params.to_json()
+    interrupted = ledger.close_interrupted()
+    if interrupted:
+        say(f"[ledger] {interrupted} stage attempt(s) of an earlier run ended without an outcome; recorded as failed")
     outcomes: list[StageOutcome] = []
     stages = list(params.stages)
     for index, stage in enumerate(stages):
@@ -130,6 +133,8 @@ def _run_stages(config: Config, params: RunParams, say: Callable[[str], None], r
                            last_success=ledger.last_success, say=say)
         started = datetime.now(UTC)
         clock = time.perf_counter()
+        # Visible while the stage runs; replaced by its outcome, or left behind by a killed process.
+        ledger.record(run_id=run_id, job=stage, status=RUNNING, started_at=started, params_json=params_json)
         say(f"[{stage}] started")
         try:
             result: StageResult = module.run(ctx)
