@@ -7,6 +7,7 @@ are the CLI's (queries.products, udfs.tag_search through queries.search, queries
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from contextlib import asynccontextmanager
@@ -52,8 +53,16 @@ def _model_path(snapshot: Snapshot, model: str, stage: str) -> Path:
     return ModelStore(snapshot.lake, model).path(str(version))
 
 
-def create_app(lake: str | Path, refresh_seconds: float = 5.0, device: str = "auto") -> FastAPI:
-    """The API over `lake`; the snapshot is loaded here (a clear error if the lake has no served table)."""
+REQUEST_TIMEOUT_S = 30.0   # generous: the first question of a process loads the encoder
+MAX_URL_BYTES = 4096
+
+
+def create_app(lake: str | Path, refresh_seconds: float = 5.0, device: str = "auto",
+               request_timeout_s: float = REQUEST_TIMEOUT_S) -> FastAPI:
+    """The API over `lake`; the snapshot is loaded here (a clear error if the lake has no served table).
+
+    Limits: a URL (path + query) over MAX_URL_BYTES is refused (414) before any work; a request that has no
+    answer after `request_timeout_s` gets 504, so a slow question cannot hold a client forever."""
     holder = SnapshotHolder(lake, refresh_seconds)
     if not holder.snapshot.tables:
         raise UserError(f"nothing to serve in {lake}: run the pipeline first (reviewlake run or reviewlake demo)")
@@ -70,6 +79,15 @@ def create_app(lake: str | Path, refresh_seconds: float = 5.0, device: str = "au
                               "and product questions, from the lake's gold tables. Every response carries the "
                               "table versions it was read from.")
     app.state.holder = holder
+
+    @app.middleware("http")
+    async def limits(request: Request, call_next):
+        if len(request.url.path) + len(request.url.query) > MAX_URL_BYTES:
+            return JSONResponse({"detail": f"request URL longer than {MAX_URL_BYTES} bytes"}, status_code=414)
+        try:
+            return await asyncio.wait_for(call_next(request), request_timeout_s)
+        except TimeoutError:
+            return JSONResponse({"detail": f"no answer within {request_timeout_s:g} s"}, status_code=504)
 
     @app.exception_handler(NotFound)
     async def not_found(_request: Request, error: NotFound) -> JSONResponse:

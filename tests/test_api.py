@@ -16,13 +16,14 @@ from tests.conftest import free_port, read_table
 
 
 @contextmanager
-def running_api(lake, refresh_seconds: float = 5.0):
+def running_api(lake, refresh_seconds: float = 5.0, **app_options):
     """The API on a free 127.0.0.1 port under uvicorn, in a thread; yields its base URL."""
     import uvicorn
 
     from queries.api import create_app
 
-    server = uvicorn.Server(uvicorn.Config(create_app(lake, refresh_seconds), host="127.0.0.1", port=free_port(),
+    server = uvicorn.Server(uvicorn.Config(create_app(lake, refresh_seconds, **app_options), host="127.0.0.1",
+                                           port=free_port(),
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -1,6 +1,7 @@
 """Fuzzing the product API from its own OpenAPI schema: every operation, hundreds of seeded random requests
 (hostile strings, out-of-range and malformed numbers, real ids bent out of shape); none may answer 5xx, and
-every answer is JSON. Writes are not routes at all: the API is read-only."""
+every answer is JSON. Writes are not routes at all: the API is read-only. Too slow an answer and too long a
+URL are refused with JSON too."""
 
 from __future__ import annotations
 
@@ -81,3 +82,14 @@ def test_no_request_built_from_the_schema_gets_a_server_error(full_lake):
     codes = {code for _, code in statuses}
     assert {200, 404, 422} <= codes, statuses
     print("\n".join(f"{template} {code}: {n}" for (template, code), n in sorted(statuses.items())))
+
+
+def test_an_answer_too_slow_or_a_url_too_long_is_refused_with_json(full_lake):
+    config, _, _ = full_lake
+    product_id = read_table(config.lake, "gold.product_summaries")["product_id"].iloc[0]
+    # A limit no question can meet (0.1 ms), so the check does not depend on this machine's speed.
+    with running_api(config.lake, request_timeout_s=1e-4) as base, httpx.Client(base_url=base, timeout=60) as client:
+        slow = client.get(f"/products/{product_id}/ask", params={"q": "is it quiet?"})
+        assert slow.status_code == 504 and "0.0001 s" in slow.json()["detail"]
+        long = client.get("/search", params={"q": "x" * 5000})
+        assert long.status_code == 414 and "4096" in long.json()["detail"]
