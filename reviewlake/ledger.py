@@ -60,6 +60,10 @@ class RunLedger:
             "details": json.dumps(details or {}, default=str, sort_keys=True),
         }
         frame = self.lake.spark.createDataFrame([row], schema=table_spec(LEDGER).schema)
+        if status == RUNNING:
+            # A blind append: no scan of the ledger on every stage start (the outcome below settles the rest).
+            self.lake.append(LEDGER, frame)
+            return
         same_stage = "t.run_id = s.run_id AND t.job = s.job"
         table = self.lake.ensure(LEDGER).alias("t")
         if status == "skipped":
@@ -67,14 +71,20 @@ class RunLedger:
             (table.merge(frame.alias("s"), f"{same_stage} AND t.status IN ('skipped', 'succeeded')")
              .whenNotMatchedInsertAll().execute())
             return
-        # The outcome replaces this attempt's "running" row, or the "skipped" row an earlier attempt's failure
-        # left for an Airflow retry (failed attempts stay: they are the run's history), in one commit.
-        table.merge(frame.alias("s"), f"{same_stage} AND t.status IN ('skipped', '{RUNNING}')") \
-            .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute()
+        # The outcome replaces this attempt's "running" row (or is inserted) and drops the "skipped" row an
+        # earlier attempt's failure left for an Airflow retry (failed attempts stay: they are the run's
+        # history), in one commit.
+        left_skipped = (F.col("t.run_id") == F.lit(run_id)) & (F.col("t.job") == F.lit(job)) & (
+            F.col("t.status") == F.lit("skipped"))
+        (table.merge(frame.alias("s"), f"{same_stage} AND t.status = '{RUNNING}'")
+         .whenMatchedUpdateAll()
+         .whenNotMatchedInsertAll()
+         .whenNotMatchedBySourceDelete(condition=left_skipped).execute())
 
     def close_interrupted(self) -> int:
         """Turn the "running" rows of attempts that died without recording an outcome (SIGKILL, OOM, power) into
-        failed rows saying so. Called under the lake's writer lock, when no other attempt can be running."""
+        failed rows saying so. Called under the lake's writer lock, when no other attempt can be running, and
+        only when the lock says its last holder died (reviewlake.lake_lock.LockGrant)."""
         if not self.lake.exists(LEDGER):
             return 0
         from delta.tables import DeltaTable

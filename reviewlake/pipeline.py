@@ -13,7 +13,7 @@ from reviewlake.config import Config
 from reviewlake.context import RunParams, StageContext, StageResult
 from reviewlake.errors import PipelineFailure, UserError
 from reviewlake.lake import Lake
-from reviewlake.lake_lock import lake_lock
+from reviewlake.lake_lock import LockGrant, lake_lock
 from reviewlake.ledger import RUNNING, RunLedger
 from reviewlake.spark import get_spark
 
@@ -112,17 +112,22 @@ def run_pipeline(config: Config, params: RunParams, say: Callable[[str], None] =
     """
     run_id = run_id or new_run_id()
     config.lake.mkdir(parents=True, exist_ok=True)
-    with lake_lock(config.lake, run_id, ",".join(params.stages), lock_wait_s, say):
-        return _run_stages(config, params, say, run_id, skip_on_failure)
+    with lake_lock(config.lake, run_id, ",".join(params.stages), lock_wait_s, say) as grant:
+        return _run_stages(config, params, say, run_id, skip_on_failure, grant)
 
 
 def _run_stages(config: Config, params: RunParams, say: Callable[[str], None], run_id: str,
-                skip_on_failure: tuple[str, ...]) -> list[StageOutcome]:
+                skip_on_failure: tuple[str, ...], grant: LockGrant) -> list[StageOutcome]:
     spark = get_spark(config)
     lake = Lake(spark, config.lake)
     ledger = RunLedger(lake)
     params_json = params.to_json()
-    interrupted = ledger.close_interrupted()
+    # Only a holder that died can have left "running" rows; skipping the ledger scan otherwise saves every
+    # stage's spark-submit a cold Delta read.
+    interrupted = 0
+    if grant.previous_holder_died:
+        interrupted = ledger.close_interrupted()
+        grant.settle()
     if interrupted:
         say(f"[ledger] {interrupted} stage attempt(s) of an earlier run ended without an outcome; recorded as failed")
     outcomes: list[StageOutcome] = []

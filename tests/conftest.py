@@ -24,6 +24,16 @@ def _real_data_dir() -> Path | None:
     return None
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Groups for pytest-xdist's `--dist loadgroup` (`./dev test` runs two workers): a module's tests stay on one
+    worker, so its module-scoped fixtures are built once, and every test reading the session's full synthetic
+    lake joins one group, so that lake (minutes to build) is built on one worker only."""
+    for item in items:
+        group = "full_lake" if "full_lake" in item.fixturenames else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session")
 def base_config(tmp_path_factory):
     from reviewlake.config import load_config

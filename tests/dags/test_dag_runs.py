@@ -1,6 +1,6 @@
 """`airflow dags test` of the real DAGs through `./dev airflow` (SQLite, spark-submit in local mode): the manual
 DAG end to end on synthetic reviews, a rejected input path, then the nightly DAG for a date as an idempotent
-re-run over the same lake."""
+re-run over the same lake; the logs of both runs (every stage's spark-submit output) hold no personal data."""
 
 import json
 import os
@@ -10,6 +10,7 @@ import pytest
 from deltalake import DeltaTable
 
 from tests.dags.conftest import REPO
+from tests.pii_scan import leaks, read_secrets
 
 pytestmark = pytest.mark.slow
 
@@ -62,6 +63,17 @@ def test_manual_dag_runs_every_stage_then_nightly_replays_as_no_op(airflow_env):
     reports = list((lake / "reports").glob("run-report-*.html"))
     assert len(reports) == 2, reports
     assert all("Latest run: stage timeline" in report.read_text() for report in reports)
+
+    # No personal data in the logs: what `dags test` printed and every log file Airflow kept.
+    secrets = read_secrets(next((inputs / "synthetic-2500-s11").glob("*.json.gz")))
+    assert secrets.planted and secrets.names and secrets.ids         # the input did carry some
+    home = Path(airflow_env["AIRFLOW_HOME"])
+    logs = {"manual output": manual.stdout + manual.stderr, "nightly output": nightly.stdout + nightly.stderr}
+    logs |= {str(p.relative_to(home)): p.read_text(errors="ignore") for p in home.rglob("*")
+             if p.is_file() and (p.suffix == ".log" or "logs" in p.relative_to(home).parts)}
+    assert "[sentiment] done" in "\n".join(logs.values())               # the stages' own output was scanned
+    leaked = {name: found[:5] for name, text in logs.items() if (found := leaks(text, secrets))}
+    assert not leaked
 
 
 def test_manual_dag_rejects_a_path_outside_the_allowed_root_with_one_clear_line(airflow_env):
