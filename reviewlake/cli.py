@@ -30,6 +30,11 @@ ModelOption = Annotated[str | None, typer.Option(
     "--sentiment-model", help="Score with this model: a version in the lake or a model directory")]
 RetrainOption = Annotated[bool, typer.Option("--retrain", help="Retrain the sentiment model even if current")]
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML config file ($REVIEWLAKE_CONFIG)")]
+InputOption = Annotated[list[str] | None, typer.Option("--input", "-i", help="File, directory or glob (repeatable)")]
+FormatOption = Annotated[str, typer.Option("--format", help="auto, amazon2014, amazon2018, amazon2023 or csv")]
+ProductsOption = Annotated[str | None, typer.Option(help="Product metadata JSONL/CSV")]
+StagesOption = Annotated[str | None, typer.Option(help="Comma-separated stages (default: all available)")]
+RunDateOption = Annotated[str | None, typer.Option(help="Logical run date YYYY-MM-DD (default today)")]
 
 
 HISTORY_METRICS = ("numOutputRows", "numTargetRowsInserted", "numTargetRowsUpdated", "numTargetRowsDeleted")
@@ -92,12 +97,11 @@ def _run(config: Config, inputs: tuple[str, ...], fmt: str, products: str | None
 
 @app.command()
 def run(
-    input: Annotated[
-        list[str] | None, typer.Option("--input", "-i", help="File, directory or glob (repeatable)")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="auto, amazon2014, amazon2018, amazon2023 or csv")] = "auto",
-    products: Annotated[str | None, typer.Option(help="Product metadata JSONL/CSV")] = None,
-    stages: Annotated[str | None, typer.Option(help="Comma-separated stages (default: all available)")] = None,
-    run_date: Annotated[str | None, typer.Option(help="Logical run date YYYY-MM-DD (default today)")] = None,
+    input: InputOption = None,
+    fmt: FormatOption = "auto",
+    products: ProductsOption = None,
+    stages: StagesOption = None,
+    run_date: RunDateOption = None,
     sentiment_tier: TierOption = None,
     sentiment_model: ModelOption = None,
     retrain: RetrainOption = False,
@@ -665,6 +669,113 @@ def catalog_thriftserver(
     _say(f"Thrift server on jdbc:hive2://{host}:{port}/ (e.g. beeline -u jdbc:hive2://{host}:{port}/ -e "
          "\"SELECT * FROM analyst.product_scorecard LIMIT 5\"); Ctrl-C stops")
     os.execv(arguments[0], arguments)
+
+
+cluster_app = typer.Typer(no_args_is_help=True, help="A Spark standalone cluster on 127.0.0.1 (master + workers "
+                          "from the pip pyspark), and the stages submitted to a cluster with spark-submit.")
+app.add_typer(cluster_app, name="cluster")
+ClusterDirOption = Annotated[Path | None, typer.Option(
+    "--dir", help="State and logs of the local cluster (default <cache>/cluster)")]
+
+
+def _cluster_root(directory: Path | None) -> Path:
+    from reviewlake.cluster import DEFAULT_ROOT_NAME
+
+    return directory or load_config().cache_dir / DEFAULT_ROOT_NAME
+
+
+@cluster_app.command("start")
+def cluster_start(
+    workers: Annotated[int, typer.Option(min=1, max=16, help="Worker processes")] = 2,
+    cores: Annotated[int, typer.Option(min=1, help="Cores per worker")] = 1,
+    memory: Annotated[str, typer.Option(help="Memory per worker (executors included), e.g. 3g")] = "3g",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Master port")] = 7077,
+    web_port: Annotated[int, typer.Option("--web-port", min=1, max=65535, help="Master web UI port")] = 8080,
+    directory: ClusterDirOption = None,
+) -> None:
+    """Start a master and workers on 127.0.0.1 in the background; prints the master URL."""
+    from reviewlake.cluster import start_cluster
+
+    _exit_on_error(lambda: start_cluster(_cluster_root(directory), workers, cores, memory, port, web_port,
+                                         say=_say))
+
+
+@cluster_app.command("stop")
+def cluster_stop(directory: ClusterDirOption = None) -> None:
+    """Stop the local cluster (workers and their executors, then the master)."""
+    from reviewlake.cluster import stop_cluster
+
+    if not stop_cluster(_cluster_root(directory), say=_say):
+        _say("no local cluster was running")
+
+
+@cluster_app.command("status")
+def cluster_status(directory: ClusterDirOption = None) -> None:
+    """Master URL, alive workers and running applications of the local cluster."""
+    from reviewlake.cluster import cluster_state, master_status
+
+    state = cluster_state(_cluster_root(directory))
+    if state is None:
+        _say("no local cluster is running")
+        raise typer.Exit(1)
+    status = master_status(state.web_url)
+    _say(f"{state.master_url}: {status.get('aliveworkers', '?')} workers alive, {status.get('cores', '?')} cores, "
+         f"{len(status.get('activeapps', []))} running applications; web UI {state.web_url}")
+
+
+@cluster_app.command("run")
+def cluster_run(
+    inputs: InputOption = None,
+    fmt: FormatOption = "auto",
+    products: ProductsOption = None,
+    stages: StagesOption = None,
+    run_date: RunDateOption = None,
+    sentiment_tier: TierOption = None,
+    master: Annotated[str | None, typer.Option(
+        help="Spark master URL (spark://host:7077, yarn, k8s://...); default: the local cluster's")] = None,
+    executor_memory: Annotated[str, typer.Option("--executor-memory", help="Memory per executor")] = "2g",
+    lake: LakeOption = None,
+    directory: ClusterDirOption = None,
+) -> None:
+    """Run stages as separate spark-submit applications on a cluster (what the DAGs do), stopping at a failure."""
+    import subprocess
+
+    from reviewlake.cluster import cluster_state, submit_command, submit_environment
+    from reviewlake.pipeline import new_run_id, parse_stages
+
+    def execute() -> None:
+        config = _config(lake)
+        url = master
+        if url is None:
+            state = cluster_state(_cluster_root(directory))
+            if state is None:
+                raise UserError("no local cluster is running: start one (reviewlake cluster start) or pass --master")
+            url = state.master_url
+        chosen = parse_stages(stages)
+        date_text = _parse_run_date(run_date).isoformat()
+        if "ingest" in chosen:
+            from jobs.ingest import plan_inputs
+
+            plan_inputs(tuple(inputs or ()), fmt, {})    # user mistakes fail here, before any submission
+        run_id = new_run_id()
+        common = [f"--lake={config.lake.resolve()}", f"--run-date={date_text}", f"--run-id={run_id}",
+                  f"--pipeline-stages={','.join(chosen)}"]
+        specific = {"ingest": [f"--input={path}" for path in inputs or ()] + [f"--format={fmt}"]
+                    + ([f"--products={products}"] if products else []),
+                    "sentiment": [f"--sentiment-tier={sentiment_tier}"] if sentiment_tier else []}
+        for stage in chosen:
+            started = time.perf_counter()
+            _say(f"[{stage}] spark-submit to {url}")
+            done = subprocess.run(submit_command(config, url, stage, common + specific.get(stage, []),
+                                                 executor_memory), env=submit_environment(url))
+            if done.returncode == 2:     # the stage refused a user mistake and said which above
+                raise UserError(f"stage '{stage}' refused its input (see above); nothing later was submitted")
+            if done.returncode != 0:
+                raise PipelineFailure(stage, f"spark-submit exited with {done.returncode}")
+            _say(f"[{stage}] application finished in {time.perf_counter() - started:.1f}s")
+        _say(f"run {run_id}: {len(chosen)} stages on {url}")
+
+    _exit_on_error(execute)
 
 
 # An orchestrated stage waits for the lake (the nightly and a manual run queue up); a CLI run refuses at once.

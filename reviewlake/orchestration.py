@@ -69,6 +69,14 @@ def spark_submit_jars() -> str:
     return ",".join(ensure_jars(load_config()))
 
 
+def spark_code_archive() -> str:
+    """The project's code as a zip under the cache (built once per code version), shipped to the executors."""
+    from reviewlake.cluster import code_archive
+    from reviewlake.config import load_config
+
+    return str(code_archive(load_config()))
+
+
 def spark_driver_memory() -> str:
     """Driver memory for spark-submit (client mode starts the driver JVM before the session factory runs)."""
     from reviewlake.config import load_config
@@ -191,6 +199,7 @@ def spark_stage_tasks(stage_arguments: dict[str, list[str]], trigger_rule: str |
     from airflow.sdk import Asset
 
     from reviewlake.airflow_operators import StageSubmitOperator
+    from reviewlake.cluster import executor_code_conf
 
     tasks: dict[str, Any] = {}
     for stage, upstream in stage_graph().items():
@@ -208,7 +217,9 @@ def spark_stage_tasks(stage_arguments: dict[str, list[str]], trigger_rule: str |
             jars="{{ reviewlake_jars() }}",
             conf={"spark.driver.memory": "{{ reviewlake_driver_memory() }}",
                   # spark-submit starts the JVM itself: hand it the project's quiet log4j2 settings too.
-                  "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG4J_CONFIG}"},
+                  "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG4J_CONFIG}",
+                  # On a cluster the executors get the code from here, not from an installed package.
+                  **executor_code_conf("{{ reviewlake_code_archive() }}")},
             application_args=stage_arguments[stage],
             execution_timeout=timedelta(minutes=STAGE_TIMEOUT_MINUTES[stage]),
             outlets=[Asset(name=table, uri=asset_uri(table)) for table in gold_outputs(stage)],
@@ -244,7 +255,8 @@ def report_task(stage_tasks: dict[str, Any]) -> Any:
     return last
 
 
-USER_DEFINED_MACROS = {"reviewlake_jars": spark_submit_jars, "reviewlake_driver_memory": spark_driver_memory}
+USER_DEFINED_MACROS = {"reviewlake_jars": spark_submit_jars, "reviewlake_driver_memory": spark_driver_memory,
+                       "reviewlake_code_archive": spark_code_archive}
 
 
 # What both DAGs share: an early start date (backfills and `dags test` of past dates work; catchup stays off),

@@ -1,16 +1,25 @@
 """Analyst views through DuckDB (`reviewlake sql`) and the Spark SQL catalog (`reviewlake catalog sync`, then
-Spark SQL in a separate process, as an analyst's session would be) over a copy of the full synthetic lake."""
+Spark SQL in a separate process, as an analyst's session would be, then JDBC through the Thrift server and
+pyspark's beeline) over a copy of the full synthetic lake."""
 
+import csv
+import io
 import json
+import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
+from pyspark.find_spark_home import _find_spark_home
 
 from queries.sql import query
 from reviewlake.errors import UserError
-from tests.conftest import read_table
+from tests.conftest import free_port, read_table
 
 
 def _cli(*arguments: str) -> subprocess.CompletedProcess:
@@ -64,3 +73,48 @@ def test_catalog_sync_is_idempotent_and_spark_sql_reads_tables_and_views(full_la
     lake.rename(moved)
     after_move = _cli("catalog", "sync", "--lake", str(moved)).stdout
     assert f"re-pointed: {n_tables} " in after_move, after_move
+
+
+def _wait_for_port(port: int, server: subprocess.Popen, log: Path, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert server.poll() is None, f"the Thrift server exited: {log.read_text()[-3000:]}"
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(2)
+    raise AssertionError(f"the Thrift server did not listen within {timeout:.0f}s: {log.read_text()[-3000:]}")
+
+
+def _beeline(port: int, statement: str) -> list[dict]:
+    done = subprocess.run([str(Path(_find_spark_home()) / "bin" / "beeline"), "-u", f"jdbc:hive2://127.0.0.1:{port}/",
+                           "--silent=true", "--outputformat=csv2", "-e", statement],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return list(csv.DictReader(io.StringIO(done.stdout.strip())))
+
+
+def test_jdbc_clients_read_tables_and_views_through_the_thrift_server(full_lake, tmp_path):
+    config, _, _ = full_lake
+    lake = tmp_path / "lake"
+    shutil.copytree(config.lake, lake)
+    _cli("catalog", "sync", "--lake", str(lake))
+    port, log = free_port(), tmp_path / "thriftserver.log"
+    with open(log, "w") as sink:
+        server = subprocess.Popen([sys.executable, "-m", "reviewlake.cli", "catalog", "thriftserver", "--port",
+                                   str(port), "--lake", str(lake)], stdout=sink, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    try:
+        _wait_for_port(port, server, log)
+        counted = _beeline(port, "SELECT count(*) AS n FROM gold.product_tags")
+        assert int(counted[0]["n"]) == len(read_table(lake, "gold.product_tags"))
+        tags = read_table(lake, "gold.product_tags")
+        product = tags["product_id"].iloc[0]
+        rows = _beeline(port, f"SELECT tag FROM gold.product_tags WHERE product_id = '{product}'")
+        assert sorted(r["tag"] for r in rows) == sorted(tags.loc[tags["product_id"] == product, "tag"])
+        scorecard = _beeline(port, "SELECT product_id, n_tags FROM analyst.product_scorecard")
+        summaries = read_table(lake, "gold.product_summaries")
+        assert {r["product_id"] for r in scorecard} == set(summaries["product_id"])
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)

@@ -32,6 +32,19 @@ def test_user_errors_exit_2_without_traceback(tmp_path, args, message):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_cluster_run_without_a_cluster_or_with_a_bad_input_exits_2(tmp_path):
+    no_cluster = reviewlake("cluster", "run", "--stages", "clean", "--dir", str(tmp_path / "none"), "--lake",
+                            str(tmp_path / "lake"))
+    assert no_cluster.returncode == 2 and "no local cluster is running" in no_cluster.stderr, no_cluster.stderr
+    bad_input = reviewlake("cluster", "run", "--master", "spark://127.0.0.1:1", "--input", str(tmp_path / "nope.json"),
+                           "--lake", str(tmp_path / "lake"))
+    assert bad_input.returncode == 2 and "input not found" in bad_input.stderr, bad_input.stderr
+    for result in (no_cluster, bad_input):
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    status = reviewlake("cluster", "status", "--dir", str(tmp_path / "none"))
+    assert status.returncode == 1 and "no local cluster is running" in status.stdout
+
+
 def test_bad_option_exits_2(tmp_path):
     result = reviewlake("generate", "--reviews", "three")
     assert result.returncode == 2
