@@ -18,6 +18,7 @@ under --out and prints the table and the slopes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import shutil
 import subprocess
@@ -42,10 +43,8 @@ def tree_rss(process: psutil.Process) -> int:
         return 0
     total = 0
     for member in members:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             total += member.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
     return total
 
 
