@@ -155,6 +155,11 @@ def _run_stages(config: Config, params: RunParams, say: Callable[[str], None], r
             if isinstance(error, UserError):
                 raise
             raise PipelineFailure(stage, message) from error
+        except BaseException as error:      # Ctrl-C, SystemExit: the lock is released cleanly, so say it here
+            ledger.record(run_id=run_id, job=stage, status="failed", started_at=started, params_json=params_json,
+                          tables_read=ctx.tables_read, tables_written=ctx.tables_written,
+                          message=f"interrupted ({type(error).__name__}) before it finished")
+            raise
         seconds = time.perf_counter() - clock
         ledger.record(run_id=run_id, job=stage, status="succeeded", started_at=started, params_json=params_json,
                       rows=(result.rows_in, result.rows_out, result.rows_quarantined),

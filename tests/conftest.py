@@ -24,13 +24,22 @@ def _real_data_dir() -> Path | None:
     return None
 
 
+AIRFLOW_RUN_MODULES = ("tests/dags/test_dag_runs.py", "tests/dags/test_airflow_ui.py")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """Groups for pytest-xdist's `--dist loadgroup` (`./dev test` runs two workers): a module's tests stay on one
     worker, so its module-scoped fixtures are built once, and every test reading the session's full synthetic
     lake joins one group, so that lake (minutes to build) is built on one worker only."""
     for item in items:
-        group = "full_lake" if "full_lake" in item.fixturenames else item.nodeid.split("::")[0]
+        module = item.nodeid.split("::")[0]
+        if "full_lake" in item.fixturenames:
+            group = "full_lake"
+        elif module in AIRFLOW_RUN_MODULES:
+            group = "airflow runs"    # each runs Airflow and a chain of spark-submits: together they swamp 2 cores
+        else:
+            group = module
         item.add_marker(pytest.mark.xdist_group(group))
 
 

@@ -96,3 +96,18 @@ def test_a_retried_stage_replaces_its_skipped_row_and_keeps_the_failed_attempt(s
     # A late "skipped" (another parent failing afterwards) does not stack on a stage that succeeded.
     ledger.record(run_id="r1", job="qa", status="skipped", started_at=started, params_json="{}")
     assert len(lake.read("ops.pipeline_runs").collect()) == 4
+
+
+def test_ctrl_c_in_a_stage_is_recorded_as_interrupted_not_left_running(spark, config, lake, monkeypatch):
+    import jobs.sentiment
+
+    def interrupted(_ctx):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(jobs.sentiment, "run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(config, RunParams(stages=("sentiment",), run_date=date(2026, 1, 1)), say=lambda _m: None,
+                     run_id="ctrl-c")
+    rows = lake.read("ops.pipeline_runs").collect()
+    assert [(r["job"], r["status"]) for r in rows] == [("sentiment", "failed")]
+    assert rows[0]["message"] == "interrupted (KeyboardInterrupt) before it finished"

@@ -138,7 +138,7 @@ def test_trigger_the_manual_dag_from_the_ui_and_watch_it_succeed(airflow_ui, bro
         assert "Failed" not in text, text
         return text if re.search(r"manual__\S+", text) and "Success" in text else None
 
-    page = _wait(finished_run, 900, step=10, what="the triggered run to succeed")
+    page = _wait(finished_run, 1500, step=10, what="the triggered run to succeed")
     shot("04-run-succeeded")
     run_id = re.search(r"manual__\S+", page).group(0)
     browser.get(f"{url}/dags/reviewlake_manual/runs/{run_id}")

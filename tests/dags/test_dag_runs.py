@@ -127,11 +127,11 @@ def test_manual_dag_on_a_cluster_equals_local_mode_then_nightly_replays_as_no_op
     from reviewlake.pipeline import run_pipeline
 
     lake = Path(airflow_env["REVIEWLAKE_LAKE"])
-    conf = {"generate_reviews": 2500, "seed": 11, "run_date": "2024-01-01", "sentiment_tier": "fast"}
+    conf = {"generate_reviews": 1000, "seed": 11, "run_date": "2024-01-01", "sentiment_tier": "fast"}
     host, port = cluster.master_url.rsplit(":", 1)
     on_cluster = {**airflow_env, "AIRFLOW_CONN_SPARK_LOCAL": json.dumps(
         {"conn_type": "spark", "host": host, "port": int(port), "extra": {"deploy-mode": "client"}})}
-    manual = _airflow(on_cluster, "dags", "test", "reviewlake_manual", "-c", json.dumps(conf))
+    manual = _airflow(on_cluster, "dags", "test", "reviewlake_manual", "-c", json.dumps(conf), timeout=2400)
     assert manual.returncode == 0, manual.stdout[-4000:] + manual.stderr[-4000:]
     applications = {app["name"]: app for app in master_status(cluster.web_url)["completedapps"]}
     assert {f"reviewlake-{stage}" for stage in dag_stages()} <= set(applications), sorted(applications)
@@ -145,7 +145,7 @@ def test_manual_dag_on_a_cluster_equals_local_mode_then_nightly_replays_as_no_op
 
     # The same input through every stage in local mode, in this process: the same tables.
     inputs = Path(airflow_env["REVIEWLAKE_ALLOWED_INPUT_ROOT"])
-    generated = inputs / "synthetic-2500-s11"
+    generated = inputs / "synthetic-1000-s11"
     # The same PII salt, or the pseudonymised user ids would differ.
     local = replace(base_config, lake=tmp_path / "local-lake",
                     pii_salt=(lake / "ops" / "_secrets" / "pii_salt").read_text().strip())
@@ -156,8 +156,8 @@ def test_manual_dag_on_a_cluster_equals_local_mode_then_nightly_replays_as_no_op
         pd.testing.assert_frame_equal(_comparable(lake, table), _comparable(local.lake, table), check_exact=False,
                                       rtol=1e-5, obj=table)
 
-    nightly_env = {**airflow_env, "REVIEWLAKE_NIGHTLY_INPUT": str(inputs / "synthetic-2500-s11")}
-    nightly = _airflow(nightly_env, "dags", "test", "reviewlake_nightly", "2024-01-02")
+    nightly_env = {**airflow_env, "REVIEWLAKE_NIGHTLY_INPUT": str(inputs / "synthetic-1000-s11")}
+    nightly = _airflow(nightly_env, "dags", "test", "reviewlake_nightly", "2024-01-02", timeout=1800)
     assert nightly.returncode == 0, nightly.stdout[-4000:] + nightly.stderr[-4000:]
     nightly_run = {r["job"]: r for r in _ledger(lake) if r["run_id"] != runs[0]["run_id"]}
     assert {job: r["status"] for job, r in nightly_run.items()} == {s: "succeeded" for s in dag_stages()}
