@@ -99,7 +99,8 @@ def get_spark(config: Config, app_name: str = "reviewlake") -> SparkSession:
     if conf["spark.master"].startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     if _running_under_spark_submit():
-        conf = {k: v for k, v in conf.items() if not k.startswith(("spark.jars", "spark.master"))}
+        # Master, jars and the application name (the DAG task's) are spark-submit's to set.
+        conf = {k: v for k, v in conf.items() if not k.startswith(("spark.jars", "spark.master", "spark.app.name"))}
     for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
