@@ -171,7 +171,7 @@ def test_manual_dag_on_a_cluster_equals_local_mode_then_nightly_replays_as_no_op
     assert all("Latest run: stage timeline" in report.read_text() for report in reports)
 
     # No personal data in the logs: what `dags test` printed and every log file Airflow kept.
-    secrets = read_secrets(next(generated.glob("*.json.gz")))
+    secrets = read_secrets(generated / "reviews.jsonl.gz")
     assert secrets.planted and secrets.names and secrets.ids         # the input did carry some
     home = Path(airflow_env["AIRFLOW_HOME"])
     logs = {"manual output": manual.stdout + manual.stderr, "nightly output": nightly.stdout + nightly.stderr}
