@@ -55,14 +55,25 @@ def _model_path(snapshot: Snapshot, model: str, stage: str) -> Path:
 
 REQUEST_TIMEOUT_S = 30.0   # generous: the first question of a process loads the encoder
 MAX_URL_BYTES = 4096
+# Every route is GET: a request body is never read, so any declared or streamed body is refused unread.
+MAX_BODY_BYTES = 0
+
+
+def _declared_body_bytes(request: Request) -> int:
+    """The body size a request announces; a chunked or unparseable length counts as unbounded."""
+    if "chunked" in request.headers.get("transfer-encoding", "").lower():
+        return 1 << 62
+    length = request.headers.get("content-length", "0").strip() or "0"
+    return int(length) if length.isdigit() else 1 << 62
 
 
 def create_app(lake: str | Path, refresh_seconds: float = 5.0, device: str = "auto",
                request_timeout_s: float = REQUEST_TIMEOUT_S) -> FastAPI:
     """The API over `lake`; the snapshot is loaded here (a clear error if the lake has no served table).
 
-    Limits: a URL (path + query) over MAX_URL_BYTES is refused (414) before any work; a request that has no
-    answer after `request_timeout_s` gets 504, so a slow question cannot hold a client forever."""
+    Limits: a URL (path + query) over MAX_URL_BYTES is refused (414) and a request carrying a body (declared
+    length or chunked) 413, both before any work; a request that has no answer after `request_timeout_s` gets
+    504, so a slow question cannot hold a client forever."""
     holder = SnapshotHolder(lake, refresh_seconds)
     if not holder.snapshot.tables:
         raise UserError(f"nothing to serve in {lake}: run the pipeline first (reviewlake run or reviewlake demo)")
@@ -84,6 +95,8 @@ def create_app(lake: str | Path, refresh_seconds: float = 5.0, device: str = "au
     async def limits(request: Request, call_next):
         if len(request.url.path) + len(request.url.query) > MAX_URL_BYTES:
             return JSONResponse({"detail": f"request URL longer than {MAX_URL_BYTES} bytes"}, status_code=414)
+        if _declared_body_bytes(request) > MAX_BODY_BYTES:
+            return JSONResponse({"detail": "this API is read-only: requests carry no body"}, status_code=413)
         try:
             return await asyncio.wait_for(call_next(request), request_timeout_s)
         except TimeoutError:

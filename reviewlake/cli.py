@@ -654,14 +654,18 @@ def catalog_thriftserver(
     from pyspark.find_spark_home import _find_spark_home
 
     from reviewlake.catalog import catalog_config
-    from reviewlake.spark import spark_conf
+    from reviewlake.spark import ensure_jars, spark_conf
 
     config = catalog_config(_config(lake))
+    ensure_jars(config)    # a class path needs jar files, not Maven coordinates
     conf = spark_conf(config, "reviewlake-thriftserver")
     arguments = [str(Path(_find_spark_home()) / "bin" / "spark-submit"), "--class",
                  "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2", "--master", conf.pop("spark.master")]
     if "spark.jars" in conf:
-        arguments += ["--jars", conf.pop("spark.jars")]
+        jars = conf.pop("spark.jars")
+        # The server opens each JDBC session on a thread whose class loader does not see --jars (Delta's
+        # catalog then fails to load, delta-io/delta#1332): the jars go on the driver's own class path too.
+        arguments += ["--jars", jars, "--driver-class-path", jars.replace(",", ":")]
     for key, value in conf.items():
         arguments += ["--conf", f"{key}={value}"]
     arguments += ["--hiveconf", f"hive.server2.thrift.port={port}", "--hiveconf",

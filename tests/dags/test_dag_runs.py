@@ -116,23 +116,80 @@ COMPARED = ("silver/reviews", "silver/products", "silver/quarantine", "silver/re
             "gold/product_ts_clusters")
 
 
-def test_manual_dag_on_a_cluster_equals_local_mode_then_nightly_replays_as_no_op(airflow_env, cluster, spark,
-                                                                                  base_config, tmp_path):
-    from dataclasses import replace
-    from datetime import date
+CI_STAGES = ("ingest", "clean", "quality", "sentiment")
+CI_COMPARED = ("silver/reviews", "silver/products", "silver/quarantine", "gold/review_sentiment")
 
-    from reviewlake.cluster import master_status
-    from reviewlake.context import RunParams
-    from reviewlake.orchestration import dag_stages
-    from reviewlake.pipeline import run_pipeline
 
-    lake = Path(airflow_env["REVIEWLAKE_LAKE"])
-    conf = {"generate_reviews": 1000, "seed": 11, "run_date": "2024-01-01", "sentiment_tier": "fast"}
+def _submit_manual_dag(env: dict, cluster, conf: dict) -> subprocess.CompletedProcess:
     host, port = cluster.master_url.rsplit(":", 1)
-    on_cluster = {**airflow_env, "AIRFLOW_CONN_SPARK_LOCAL": json.dumps(
+    on_cluster = {**env, "AIRFLOW_CONN_SPARK_LOCAL": json.dumps(
         {"conn_type": "spark", "host": host, "port": int(port), "extra": {"deploy-mode": "client"}})}
     manual = _airflow(on_cluster, "dags", "test", "reviewlake_manual", "-c", json.dumps(conf), timeout=2400)
     assert manual.returncode == 0, manual.stdout[-4000:] + manual.stderr[-4000:]
+    return manual
+
+
+def _run_locally(base_config, lake: Path, generated: Path, local_lake: Path, stages: tuple[str, ...]):
+    from dataclasses import replace
+    from datetime import date
+
+    from reviewlake.context import RunParams
+    from reviewlake.pipeline import run_pipeline
+
+    # The same PII salt, or the pseudonymised user ids would differ.
+    local = replace(base_config, lake=local_lake,
+                    pii_salt=(lake / "ops" / "_secrets" / "pii_salt").read_text().strip())
+    params = RunParams(inputs=(str(generated / "reviews.jsonl.gz"),), products=str(generated / "products.jsonl"),
+                       stages=stages, run_date=date(2024, 1, 1), options={"sentiment_tier": "fast"})
+    run_pipeline(local, params, say=lambda _m: None)
+
+
+def test_manual_dag_stages_on_a_cluster_equal_local_mode_and_log_no_personal_data(tmp_path_factory, cluster, spark,
+                                                                                  base_config, tmp_path):
+    """CI's size: the manual DAG's ingest, clean, quality gate and sentiment (Python UDFs and Delta MERGEs on
+    the executors) submitted to the cluster; every stage on it is the `long` test below."""
+    from reviewlake.cluster import master_status
+
+    root = tmp_path_factory.mktemp("airflow-cluster-ci")
+    (root / "inputs").mkdir()
+    env = {**os.environ, "AIRFLOW_HOME": str(root / "home"), "REVIEWLAKE_LAKE": str(root / "lake"),
+           "REVIEWLAKE_ALLOWED_INPUT_ROOT": str(root / "inputs"), "PYTHONWARNINGS": "ignore"}
+    lake = root / "lake"
+    conf = {"generate_reviews": 600, "seed": 12, "run_date": "2024-01-01", "sentiment_tier": "fast",
+            "stages": list(CI_STAGES)}
+    manual = _submit_manual_dag(env, cluster, conf)
+    applications = {app["name"] for app in master_status(cluster.web_url)["completedapps"]}
+    assert {f"reviewlake-{stage}" for stage in CI_STAGES} <= applications, sorted(applications)
+    runs = _ledger(lake)
+    assert {r["job"]: r["status"] for r in runs} == {s: "succeeded" for s in CI_STAGES}
+    assert len(DeltaTable(str(lake / "gold" / "review_sentiment")).to_pandas()) > 0
+
+    generated = root / "inputs" / "synthetic-600-s12"
+    _run_locally(base_config, lake, generated, tmp_path / "local-lake", CI_STAGES)
+    for table in CI_COMPARED:
+        pd.testing.assert_frame_equal(_comparable(lake, table), _comparable(tmp_path / "local-lake", table),
+                                      check_exact=False, rtol=1e-5, obj=table)
+
+    secrets = read_secrets(generated / "reviews.jsonl.gz")
+    assert secrets.planted and secrets.names and secrets.ids         # the input did carry some
+    home = Path(env["AIRFLOW_HOME"])
+    logs = {"manual output": manual.stdout + manual.stderr}
+    logs |= {str(p.relative_to(home)): p.read_text(errors="ignore") for p in home.rglob("*")
+             if p.is_file() and (p.suffix == ".log" or "logs" in p.relative_to(home).parts)}
+    assert "[sentiment] done" in "\n".join(logs.values())               # the stages' own output was scanned
+    leaked = {name: found[:5] for name, text in logs.items() if (found := leaks(text, secrets))}
+    assert not leaked
+
+
+@pytest.mark.long
+def test_manual_dag_on_a_cluster_equals_local_mode_then_nightly_replays_as_no_op(airflow_env, cluster, spark,
+                                                                                  base_config, tmp_path):
+    from reviewlake.cluster import master_status
+    from reviewlake.orchestration import dag_stages
+
+    lake = Path(airflow_env["REVIEWLAKE_LAKE"])
+    conf = {"generate_reviews": 1000, "seed": 11, "run_date": "2024-01-01", "sentiment_tier": "fast"}
+    manual = _submit_manual_dag(airflow_env, cluster, conf)
     applications = {app["name"]: app for app in master_status(cluster.web_url)["completedapps"]}
     assert {f"reviewlake-{stage}" for stage in dag_stages()} <= set(applications), sorted(applications)
     runs = _ledger(lake)
@@ -146,15 +203,10 @@ def test_manual_dag_on_a_cluster_equals_local_mode_then_nightly_replays_as_no_op
     # The same input through every stage in local mode, in this process: the same tables.
     inputs = Path(airflow_env["REVIEWLAKE_ALLOWED_INPUT_ROOT"])
     generated = inputs / "synthetic-1000-s11"
-    # The same PII salt, or the pseudonymised user ids would differ.
-    local = replace(base_config, lake=tmp_path / "local-lake",
-                    pii_salt=(lake / "ops" / "_secrets" / "pii_salt").read_text().strip())
-    params = RunParams(inputs=(str(generated / "reviews.jsonl.gz"),), products=str(generated / "products.jsonl"),
-                       stages=dag_stages(), run_date=date(2024, 1, 1), options={"sentiment_tier": "fast"})
-    run_pipeline(local, params, say=lambda _m: None)
+    _run_locally(base_config, lake, generated, tmp_path / "local-lake", dag_stages())
     for table in COMPARED:
-        pd.testing.assert_frame_equal(_comparable(lake, table), _comparable(local.lake, table), check_exact=False,
-                                      rtol=1e-5, obj=table)
+        pd.testing.assert_frame_equal(_comparable(lake, table), _comparable(tmp_path / "local-lake", table),
+                                      check_exact=False, rtol=1e-5, obj=table)
 
     nightly_env = {**airflow_env, "REVIEWLAKE_NIGHTLY_INPUT": str(inputs / "synthetic-1000-s11")}
     nightly = _airflow(nightly_env, "dags", "test", "reviewlake_nightly", "2024-01-02", timeout=1800)

@@ -84,7 +84,7 @@ def test_no_request_built_from_the_schema_gets_a_server_error(full_lake):
     print("\n".join(f"{template} {code}: {n}" for (template, code), n in sorted(statuses.items())))
 
 
-def test_an_answer_too_slow_or_a_url_too_long_is_refused_with_json(full_lake):
+def test_an_answer_too_slow_a_url_too_long_or_a_body_is_refused_with_json(full_lake):
     config, _, _ = full_lake
     product_id = read_table(config.lake, "gold.product_summaries")["product_id"].iloc[0]
     # A limit no question can meet (0.1 ms), so the check does not depend on this machine's speed.
@@ -93,3 +93,8 @@ def test_an_answer_too_slow_or_a_url_too_long_is_refused_with_json(full_lake):
         assert slow.status_code == 504 and "0.0001 s" in slow.json()["detail"]
         long = client.get("/search", params={"q": "x" * 5000})
         assert long.status_code == 414 and "4096" in long.json()["detail"]
+        # A body on a GET (declared, or streamed in chunks) is refused before any route reads it.
+        with_body = client.request("GET", f"/products/{product_id}", content=b"x" * 10_000)
+        assert with_body.status_code == 413 and "no body" in with_body.json()["detail"]
+        streamed = client.request("GET", f"/products/{product_id}", content=iter([b"x" * 1000] * 3))
+        assert streamed.status_code == 413
