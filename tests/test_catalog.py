@@ -86,12 +86,15 @@ def _wait_for_port(port: int, server: subprocess.Popen, log: Path, timeout: floa
     raise AssertionError(f"the Thrift server did not listen within {timeout:.0f}s: {log.read_text()[-3000:]}")
 
 
-def _beeline(port: int, statement: str) -> list[dict]:
+def _beeline(port: int, statement: str, header: str) -> list[dict]:
+    """The CSV rows of `statement`, read from its header line on (the server's log lines may come first)."""
     done = subprocess.run([str(Path(_find_spark_home()) / "bin" / "beeline"), "-u", f"jdbc:hive2://127.0.0.1:{port}/",
                            "--silent=true", "--outputformat=csv2", "-e", statement],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return list(csv.DictReader(io.StringIO(done.stdout.strip())))
+    lines = done.stdout.strip().splitlines()
+    assert header in lines, done.stdout[-3000:]
+    return list(csv.DictReader(io.StringIO("\n".join(lines[lines.index(header):]))))
 
 
 def test_jdbc_clients_read_tables_and_views_through_the_thrift_server(full_lake, tmp_path):
@@ -106,13 +109,13 @@ def test_jdbc_clients_read_tables_and_views_through_the_thrift_server(full_lake,
                                   start_new_session=True)
     try:
         _wait_for_port(port, server, log)
-        counted = _beeline(port, "SELECT count(*) AS n FROM gold.product_tags")
+        counted = _beeline(port, "SELECT count(*) AS n FROM gold.product_tags", "n")
         assert int(counted[0]["n"]) == len(read_table(lake, "gold.product_tags"))
         tags = read_table(lake, "gold.product_tags")
         product = tags["product_id"].iloc[0]
-        rows = _beeline(port, f"SELECT tag FROM gold.product_tags WHERE product_id = '{product}'")
+        rows = _beeline(port, f"SELECT tag FROM gold.product_tags WHERE product_id = '{product}'", "tag")
         assert sorted(r["tag"] for r in rows) == sorted(tags.loc[tags["product_id"] == product, "tag"])
-        scorecard = _beeline(port, "SELECT product_id, n_tags FROM analyst.product_scorecard")
+        scorecard = _beeline(port, "SELECT product_id, n_tags FROM analyst.product_scorecard", "product_id,n_tags")
         summaries = read_table(lake, "gold.product_summaries")
         assert {r["product_id"] for r in scorecard} == set(summaries["product_id"])
     finally:
