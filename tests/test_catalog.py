@@ -87,12 +87,13 @@ def _wait_for_port(port: int, server: subprocess.Popen, log: Path, timeout: floa
 
 
 def _beeline(port: int, statement: str, header: str) -> list[dict]:
-    """The CSV rows of `statement`, read from its header line on (the server's log lines may come first)."""
+    """The CSV rows of `statement`, read from its header line on."""
     done = subprocess.run([str(Path(_find_spark_home()) / "bin" / "beeline"), "-u", f"jdbc:hive2://127.0.0.1:{port}/",
                            "--silent=true", "--outputformat=csv2", "-e", statement],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    lines = done.stdout.strip().splitlines()
+    # beeline can print its prompt ("0: jdbc:hive2://...> ") in front of the header.
+    lines = [header if line.endswith(f"> {header}") else line for line in done.stdout.strip().splitlines()]
     assert header in lines, done.stdout[-3000:]
     return list(csv.DictReader(io.StringIO("\n".join(lines[lines.index(header):]))))
 
