@@ -55,16 +55,14 @@ def _model_path(snapshot: Snapshot, model: str, stage: str) -> Path:
 
 REQUEST_TIMEOUT_S = 30.0   # generous: the first question of a process loads the encoder
 MAX_URL_BYTES = 4096
-# Every route is GET: a request body is never read, so any declared or streamed body is refused unread.
-MAX_BODY_BYTES = 0
 
 
-def _declared_body_bytes(request: Request) -> int:
-    """The body size a request announces; a chunked or unparseable length counts as unbounded."""
+def _carries_body(request: Request) -> bool:
+    """Whether a request announces a body: a chunked stream, or a Content-Length other than 0 (unparseable
+    counts as a body). Every route is GET, so any body is refused unread."""
     if "chunked" in request.headers.get("transfer-encoding", "").lower():
-        return 1 << 62
-    length = request.headers.get("content-length", "0").strip() or "0"
-    return int(length) if length.isdigit() else 1 << 62
+        return True
+    return request.headers.get("content-length", "0").strip() not in ("", "0")
 
 
 def create_app(lake: str | Path, refresh_seconds: float = 5.0, device: str = "auto",
@@ -95,7 +93,7 @@ def create_app(lake: str | Path, refresh_seconds: float = 5.0, device: str = "au
     async def limits(request: Request, call_next):
         if len(request.url.path) + len(request.url.query) > MAX_URL_BYTES:
             return JSONResponse({"detail": f"request URL longer than {MAX_URL_BYTES} bytes"}, status_code=414)
-        if _declared_body_bytes(request) > MAX_BODY_BYTES:
+        if _carries_body(request):
             return JSONResponse({"detail": "this API is read-only: requests carry no body"}, status_code=413)
         try:
             return await asyncio.wait_for(call_next(request), request_timeout_s)

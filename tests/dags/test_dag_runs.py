@@ -33,12 +33,16 @@ def _ledger(lake) -> list[dict]:
     return DeltaTable(str(lake / "ops" / "pipeline_runs")).to_pandas().to_dict("records")
 
 
-@pytest.fixture(scope="module")
-def airflow_env(tmp_path_factory):
-    root = tmp_path_factory.mktemp("airflow-runs")
+def _airflow_environment(root: Path) -> dict:
+    """An Airflow home, lake and allowed input root of their own under `root`."""
     (root / "inputs").mkdir()
     return {**os.environ, "AIRFLOW_HOME": str(root / "home"), "REVIEWLAKE_LAKE": str(root / "lake"),
             "REVIEWLAKE_ALLOWED_INPUT_ROOT": str(root / "inputs"), "PYTHONWARNINGS": "ignore"}
+
+
+@pytest.fixture(scope="module")
+def airflow_env(tmp_path_factory):
+    return _airflow_environment(tmp_path_factory.mktemp("airflow-runs"))
 
 
 @pytest.fixture(scope="module")
@@ -151,9 +155,7 @@ def test_manual_dag_stages_on_a_cluster_equal_local_mode_and_log_no_personal_dat
     from reviewlake.cluster import master_status
 
     root = tmp_path_factory.mktemp("airflow-cluster-ci")
-    (root / "inputs").mkdir()
-    env = {**os.environ, "AIRFLOW_HOME": str(root / "home"), "REVIEWLAKE_LAKE": str(root / "lake"),
-           "REVIEWLAKE_ALLOWED_INPUT_ROOT": str(root / "inputs"), "PYTHONWARNINGS": "ignore"}
+    env = _airflow_environment(root)
     lake = root / "lake"
     conf = {"generate_reviews": 600, "seed": 12, "run_date": "2024-01-01", "sentiment_tier": "fast",
             "stages": list(CI_STAGES)}
