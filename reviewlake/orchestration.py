@@ -239,13 +239,24 @@ def report_task(stage_tasks: dict[str, Any]) -> Any:
 
     @task(task_id="report", trigger_rule="all_done",
           doc_md="Writes the run report (`reviewlake report`, no Spark) under `<lake>/reports/`.")
-    def report() -> str:
+    def report() -> str | None:
+        from airflow.exceptions import AirflowFailException
+
         from queries.report import build_report
         from reviewlake.config import load_config
+        from reviewlake.errors import UserError
 
         config = load_config().with_lake(lake_root())
+        if not config.lake.exists():
+            # The run stopped before any stage wrote (e.g. rejected parameters): nothing to report, not a failure.
+            print(f"run report: none, the lake {config.lake} does not exist yet (no stage wrote to it)")
+            return None
         run_id = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(get_current_context()["run_id"]))
-        written = build_report(config.lake, config.lake / "reports" / f"run-report-{run_id}.html", config.cache_dir)
+        try:
+            written = build_report(config.lake, config.lake / "reports" / f"run-report-{run_id}.html",
+                                   config.cache_dir)
+        except UserError as error:   # a mistake in the lake or the settings does not heal by retrying
+            raise AirflowFailException(f"run report: {error}") from None
         print(f"run report: {written['path']} ({written['bytes'] / 1e6:.1f} MB in {written['seconds']:.1f} s)")
         return written["path"]
 

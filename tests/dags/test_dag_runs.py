@@ -236,10 +236,15 @@ def test_manual_dag_on_a_cluster_equals_local_mode_then_nightly_replays_as_no_op
     assert not leaked
 
 
-def test_manual_dag_rejects_a_path_outside_the_allowed_root_with_one_clear_line(airflow_env):
+def test_manual_dag_rejects_a_path_outside_the_allowed_root_with_one_clear_line(tmp_path):
+    airflow_env = _airflow_environment(tmp_path)   # its own, so the lake is certainly empty
     conf = {"input_path": "../../etc/passwd", "stages": ["ingest", "clean"]}
     result = _airflow(airflow_env, "dags", "test", "reviewlake_manual", "-c", json.dumps(conf), timeout=300)
     output = result.stdout + result.stderr
     assert "invalid parameters: input_path '../../etc/passwd' contains '..'" in output
     assert "reviewlake stage prepare_input failed" in output
     assert "spark-submit" not in output.split("invalid parameters")[1]   # nothing was submitted after it
+    # A stopped run on an empty lake has nothing to report; the report task says so instead of failing and retrying.
+    assert not Path(airflow_env["REVIEWLAKE_LAKE"]).exists()
+    assert "run report: none, the lake" in output
+    assert "up_for_retry" not in output
