@@ -17,6 +17,7 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.find_spark_home import _find_spark_home
 
+from bench.soak import RUN_SPECIFIC
 from tests.conftest import free_port
 from tests.dags.conftest import REPO
 from tests.pii_scan import leaks, read_secrets
@@ -100,13 +101,12 @@ def test_cluster_run_submits_stages_to_the_cluster(cluster, tmp_path):
     assert len(DeltaTable(str(lake / "bronze" / "reviews_raw")).to_pandas()) == runs["rows_out"].iloc[0] == lines
 
 
-VOLATILE = re.compile(r"(^run_id$|_at$|batch_id$|model_version$|^pipeline_version$|^extractor$|^fingerprint$)")
 
 
 def _comparable(lake: Path, table: str) -> pd.DataFrame:
     """A table's content without run-specific columns (run ids, times, model version stamps), in a fixed order."""
     frame = DeltaTable(str(lake / table)).to_pandas()
-    frame = frame[[c for c in sorted(frame.columns) if not VOLATILE.search(c)]]
+    frame = frame[[c for c in sorted(frame.columns) if not RUN_SPECIFIC.search(c)]]
     for column in frame.columns:
         if frame[column].dtype == object:
             frame[column] = frame[column].map(lambda v: json.dumps(v.tolist() if hasattr(v, "tolist") else v,

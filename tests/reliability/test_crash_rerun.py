@@ -5,7 +5,7 @@ bench/soak.py runs the same harness with more kills."""
 
 from __future__ import annotations
 
-from bench.soak import COMPARED_TABLES, SALT, content_hashes, crash_chain
+from bench.soak import SALT, compared_tables, content_hashes, crash_chain
 from reviewlake.context import RunParams
 from reviewlake.ledger import INTERRUPTED_MESSAGE
 from reviewlake.pipeline import run_pipeline
@@ -24,13 +24,14 @@ def test_killed_runs_then_a_rerun_equal_one_uninterrupted_run(spark, config, tmp
     reference = replace(config, lake=tmp_path / "reference", pii_salt=SALT)
     run_pipeline(reference, RunParams(inputs=(str(tmp_path / "in"),), stages=STAGES,
                                       run_date=date.fromisoformat(RUN_DATE)), say=lambda _m: None)
-    hashes = content_hashes(spark, reference.lake)
+    tables = compared_tables(STAGES)
+    hashes = content_hashes(spark, reference.lake, tables)
     final = {name: count for name, (count, _) in hashes.items()}
     assert final["silver.reviews"] > 0 and final["gold.review_sentiment"] == final["silver.reviews"]
     # Replay: the same input and run date again adds nothing and changes nothing.
     replay = run_pipeline(reference, RunParams(inputs=(str(tmp_path / "in"),), stages=STAGES,
                                                run_date=date.fromisoformat(RUN_DATE)), say=lambda _m: None)
-    assert replay[0].result.rows_out == 0 and content_hashes(spark, reference.lake) == hashes
+    assert replay[0].result.rows_out == 0 and content_hashes(spark, reference.lake, tables) == hashes
 
     crashed = tmp_path / "crashed"
     kills = crash_chain(crashed, tmp_path / "in", kills=5, seed=11, stages=STAGES, run_date=RUN_DATE)
@@ -39,10 +40,11 @@ def test_killed_runs_then_a_rerun_equal_one_uninterrupted_run(spark, config, tmp
     for kill in kills:   # Delta commits are whole: after any kill a table is empty or complete
         assert all(n in (0, final[t]) for t, n in kill.rows_after.items()), kill
 
-    assert content_hashes(spark, crashed) == content_hashes(spark, reference.lake)
+    assert content_hashes(spark, crashed, tables) == hashes
     ledger = read_table(crashed, "ops.pipeline_runs")
     assert not (ledger["status"] == "running").any()
     interrupted = ledger[ledger["message"] == INTERRUPTED_MESSAGE]
     assert len(interrupted) == len(landed) and (interrupted["status"] == "failed").all()
     assert set(interrupted["job"]) == {k.stage for k in landed}
-    assert set(COMPARED_TABLES) <= set(final)
+    assert set(tables) == {"bronze.reviews_raw", "silver.products", "silver.reviews", "silver.quarantine",
+                           "gold.review_sentiment"} == set(final)
