@@ -101,8 +101,6 @@ def test_cluster_run_submits_stages_to_the_cluster(cluster, tmp_path):
     assert len(DeltaTable(str(lake / "bronze" / "reviews_raw")).to_pandas()) == runs["rows_out"].iloc[0] == lines
 
 
-
-
 def _comparable(lake: Path, table: str) -> pd.DataFrame:
     """A table's content without run-specific columns (run ids, times, model version stamps), in a fixed order."""
     frame = DeltaTable(str(lake / table)).to_pandas()
