@@ -139,10 +139,11 @@ def crash_chain(lake: Path, inputs: Path, kills: int, seed: int, stages: tuple[s
     kills allow), then one complete run."""
     rng = random.Random(seed)
     targets = [*stages, *(rng.choice(stages) for _ in range(max(0, kills - len(stages))))][:kills]
+    tables = compared_tables(stages)
     done = []
     for stage in targets:
         kill = killed_run(lake, inputs, stages, run_date, Kill(stage, round(rng.uniform(0.0, 3.0), 2)))
-        kill.rows_after = row_counts(lake, compared_tables(stages))
+        kill.rows_after = row_counts(lake, tables)
         done.append(kill)
         say(f"kill {len(done)}/{kills} in {stage} +{kill.after_s:.2f}s: "
             f"{'killed' if kill.killed else 'the run finished first'}")

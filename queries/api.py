@@ -62,7 +62,8 @@ def _carries_body(request: Request) -> bool:
     counts as a body). Every route is GET, so any body is refused unread."""
     if "chunked" in request.headers.get("transfer-encoding", "").lower():
         return True
-    return request.headers.get("content-length", "0").strip() not in ("", "0")
+    length = request.headers.get("content-length", "0").strip() or "0"
+    return not (length.isdigit() and int(length) == 0)
 
 
 def create_app(lake: str | Path, refresh_seconds: float = 5.0, device: str = "auto",

@@ -98,3 +98,16 @@ def test_an_answer_too_slow_a_url_too_long_or_a_body_is_refused_with_json(full_l
         assert with_body.status_code == 413 and "no body" in with_body.json()["detail"]
         streamed = client.request("GET", f"/products/{product_id}", content=iter([b"x" * 1000] * 3))
         assert streamed.status_code == 413
+
+
+def test_only_an_empty_or_absent_body_passes_the_body_check():
+    from starlette.requests import Request
+
+    from queries.api import _carries_body
+
+    def carries(*headers: tuple[bytes, bytes]) -> bool:
+        return _carries_body(Request({"type": "http", "headers": list(headers)}))
+
+    assert not carries() and not carries((b"content-length", b"0")) and not carries((b"content-length", b"00"))
+    assert carries((b"content-length", b"1")) and carries((b"content-length", b"abc"))
+    assert carries((b"transfer-encoding", b"chunked"))
